@@ -11,3 +11,4 @@
 
 pub mod chainhook;
 pub mod model;
+pub mod store;

@@ -1,0 +1,299 @@
+//! The one connection that appends to the log.
+//!
+//! A group of payloads is written in one transaction: read the head and the canonical
+//! state of the blocks involved, plan the rows in memory ([`super::plan`]), then insert
+//! them in a few multi-row statements. On PostgreSQL the transaction first takes an
+//! advisory lock, so several server nodes appending to one database still produce one
+//! gap-free order; on SQLite it begins `IMMEDIATE`, taking the write lock up front.
+
+use super::connect::{establish_pg, establish_sqlite, Backend, Inner, SqliteConn};
+use super::entry::{BodyAddresses, LogEntry};
+use super::plan::{self, BlockState, EventDetail, Snapshot};
+use super::rows::{BlockRow, CanonicalRow, LogRow};
+use super::schema::{blocks, canonical_events, entry_addresses, log_entries};
+use super::StoreError;
+use crate::model::Payload;
+use diesel::prelude::*;
+use diesel_async::{AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
+use std::collections::HashSet;
+use std::sync::Arc;
+
+pub use super::plan::IngestReport;
+
+/// Key of the transaction-level advisory lock every appending node takes on PostgreSQL.
+pub const PG_APPEND_LOCK: i64 = 0x7469_6d65_6c6f; // "timelo"
+
+/// Rows per multi-row INSERT: below both backends' bind-parameter limits (PostgreSQL
+/// 65,535; SQLite 32,766) for the widest row (12 columns).
+const INSERT_CHUNK: usize = 1_000;
+/// Values per `IN (…)` list when loading state.
+const LOOKUP_CHUNK: usize = 1_000;
+
+/// The result of one committed group.
+#[derive(Debug)]
+pub struct Appended {
+    /// One report per payload, in the order given.
+    pub reports: Vec<IngestReport>,
+    /// Every entry committed, in `seq` order.
+    pub entries: Vec<LogEntry>,
+    pub head_seq: i64,
+}
+
+enum WriteConn {
+    Pg(AsyncPgConnection),
+    Sqlite(SqliteConn),
+}
+
+/// Writes a plan's rows; `$($aw)*` is `.await` on the async connection, nothing on the
+/// sync one, so both backends run the same statements.
+macro_rules! write_rows {
+    ($c:ident, $w:ident, $($aw:tt)*) => {{
+        for chunk in $w.rows.chunks(INSERT_CHUNK) {
+            diesel::insert_into(log_entries::table).values(chunk).execute($c) $($aw)* .map_err(classify)?;
+        }
+        for chunk in $w.addresses.chunks(INSERT_CHUNK) {
+            diesel::insert_into(entry_addresses::table).values(chunk).execute($c) $($aw)* .map_err(classify)?;
+        }
+        for chunk in $w.canonical_resets.chunks(LOOKUP_CHUNK) {
+            diesel::delete(canonical_events::table.filter(canonical_events::block_hash.eq_any(chunk)))
+                .execute($c) $($aw)* .map_err(classify)?;
+        }
+        for chunk in $w.canonical_inserts.chunks(INSERT_CHUNK) {
+            diesel::insert_into(canonical_events::table).values(chunk).execute($c) $($aw)* .map_err(classify)?;
+        }
+        // Replace rather than upsert: diesel's multi-row upsert has no SQLite form.
+        for chunk in $w.block_upserts.chunks(LOOKUP_CHUNK) {
+            let hashes: Vec<&str> = chunk.iter().map(|b| b.block_hash.as_str()).collect();
+            diesel::delete(blocks::table.filter(blocks::block_hash.eq_any(hashes)))
+                .execute($c) $($aw)* .map_err(classify)?;
+            diesel::insert_into(blocks::table).values(chunk).execute($c) $($aw)* .map_err(classify)?;
+        }
+        Ok::<(), StoreError>(())
+    }};
+}
+
+macro_rules! on_conn {
+    ($conn:expr, |$c:ident| $body:expr) => {
+        match $conn {
+            WriteConn::Pg($c) => $body,
+            WriteConn::Sqlite($c) => $body,
+        }
+    };
+}
+
+/// Holds the write connection; reconnects after a failure.
+pub struct LogWriter {
+    inner: Arc<Inner>,
+    conn: Option<WriteConn>,
+}
+
+impl LogWriter {
+    pub(crate) async fn open(inner: Arc<Inner>) -> Result<LogWriter, StoreError> {
+        let mut writer = LogWriter { inner, conn: None };
+        writer.connect().await?;
+        Ok(writer)
+    }
+
+    async fn connect(&mut self) -> Result<&mut WriteConn, StoreError> {
+        if self.conn.is_none() {
+            let conn = match &self.inner.backend {
+                Backend::Pg(_) => {
+                    let handle = self
+                        .inner
+                        .db_runtime
+                        .handle()
+                        .ok_or_else(|| StoreError::Unavailable("database runtime stopped".into()))?;
+                    let url = match &self.inner.config.url {
+                        super::DatabaseUrl::Postgres(u) => u.clone(),
+                        super::DatabaseUrl::Sqlite(_) => unreachable!("backend matches url"),
+                    };
+                    let fut = establish_pg(handle, url);
+                    let conn = tokio::time::timeout(self.inner.config.connect_timeout, fut)
+                        .await
+                        .map_err(|_| StoreError::Unavailable("connect timed out".into()))?
+                        .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+                    WriteConn::Pg(conn)
+                }
+                Backend::Sqlite(_) => {
+                    let path = self
+                        .inner
+                        .sqlite_path()
+                        .ok_or_else(|| StoreError::Config("SQLite path is not UTF-8".into()))?;
+                    let conn = establish_sqlite(path, self.inner.config.sqlite_busy_timeout)
+                        .await
+                        .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+                    WriteConn::Sqlite(conn)
+                }
+            };
+            self.conn = Some(conn);
+        }
+        self.conn
+            .as_mut()
+            .ok_or_else(|| StoreError::Unavailable("no write connection".into()))
+    }
+
+    /// Appends a group of payloads atomically: all of them or none.
+    pub async fn append(&mut self, payloads: Vec<Payload>) -> Result<Appended, StoreError> {
+        let conn = self.connect().await?;
+        let begin = match conn {
+            WriteConn::Pg(_) => format!("BEGIN; SELECT pg_advisory_xact_lock({PG_APPEND_LOCK});"),
+            WriteConn::Sqlite(_) => "BEGIN IMMEDIATE".to_string(),
+        };
+        if let Err(e) = on_conn!(conn, |c| c.batch_execute(&begin).await) {
+            self.conn = None;
+            return Err(classify(e));
+        }
+        match append_in_transaction(conn, payloads).await {
+            Ok(appended) => match on_conn!(conn, |c| c.batch_execute("COMMIT").await) {
+                Ok(()) => Ok(appended),
+                Err(e) => {
+                    // The outcome of a failed COMMIT is unknown to us; a fresh connection
+                    // re-reads the head, and redelivery is idempotent.
+                    self.conn = None;
+                    Err(classify(e))
+                }
+            },
+            Err(e) => {
+                if on_conn!(conn, |c| c.batch_execute("ROLLBACK").await).is_err() {
+                    self.conn = None;
+                }
+                Err(e)
+            }
+        }
+    }
+}
+
+/// A failed statement on a connection that is gone means the store is down.
+fn classify(e: diesel::result::Error) -> StoreError {
+    use diesel::result::Error as E;
+    match e {
+        E::DatabaseError(diesel::result::DatabaseErrorKind::ClosedConnection, info) => {
+            StoreError::Unavailable(info.message().to_string())
+        }
+        E::BrokenTransactionManager => StoreError::Unavailable(e.to_string()),
+        other => StoreError::Query(other),
+    }
+}
+
+async fn append_in_transaction(
+    conn: &mut WriteConn,
+    payloads: Vec<Payload>,
+) -> Result<Appended, StoreError> {
+    let head: Option<i64> = on_conn!(conn, |c| log_entries::table
+        .select(diesel::dsl::max(log_entries::seq))
+        .first(c)
+        .await)
+    .map_err(classify)?;
+    let snapshot = load_snapshot(conn, &payloads).await?;
+    let committed_at = chrono::Utc::now().timestamp_millis();
+    let plan = plan::plan(head.unwrap_or(0), snapshot, payloads, committed_at)?;
+
+    let plan::Plan { writes, reports, entries, head } = plan;
+    match conn {
+        WriteConn::Pg(c) => async { write_rows!(c, writes, .await) }.await?,
+        // diesel's multi-row INSERT on SQLite exists only on the sync connection.
+        WriteConn::Sqlite(c) => c
+            .spawn_blocking(move |c| Ok(sync_write::write(c, writes)))
+            .await
+            .map_err(classify)??,
+    }
+    Ok(Appended { reports, entries, head_seq: head })
+}
+
+async fn load_snapshot(conn: &mut WriteConn, payloads: &[Payload]) -> Result<Snapshot, StoreError> {
+    let mut hashes: Vec<String> = Vec::new();
+    let mut seen = HashSet::new();
+    let mut rolled: HashSet<&str> = HashSet::new();
+    for p in payloads {
+        for b in p.rollback.iter().chain(p.apply.iter()) {
+            if seen.insert(b.hash.as_str()) {
+                hashes.push(b.hash.clone());
+            }
+        }
+        for b in &p.rollback {
+            rolled.insert(b.hash.as_str());
+        }
+    }
+    let mut snapshot = Snapshot::default();
+    for chunk in hashes.chunks(LOOKUP_CHUNK) {
+        let rows: Vec<BlockRow> = on_conn!(conn, |c| blocks::table
+            .filter(blocks::block_hash.eq_any(chunk))
+            .select(BlockRow::as_select())
+            .load(c)
+            .await)
+        .map_err(classify)?;
+        for r in rows {
+            snapshot.blocks.insert(
+                r.block_hash,
+                BlockState {
+                    height: r.block_height,
+                    parent_hash: r.parent_hash,
+                    canonical: r.canonical,
+                    last_seq: r.last_seq,
+                },
+            );
+        }
+        let rows: Vec<CanonicalRow> = on_conn!(conn, |c| canonical_events::table
+            .filter(canonical_events::block_hash.eq_any(chunk))
+            .select(CanonicalRow::as_select())
+            .load(c)
+            .await)
+        .map_err(classify)?;
+        for r in rows {
+            snapshot
+                .events
+                .entry(r.block_hash)
+                .or_default()
+                .insert((r.tx_index, r.event_index), r.seq);
+        }
+    }
+    // Rollbacks repeat the undone event's type, contract and addresses: load those for
+    // the canonical events of every block that some payload rolls back.
+    let to_detail: Vec<i64> = snapshot
+        .events
+        .iter()
+        .filter(|(hash, _)| rolled.contains(hash.as_str()))
+        .flat_map(|(_, evs)| evs.values().copied())
+        .collect();
+    for chunk in to_detail.chunks(LOOKUP_CHUNK) {
+        let rows: Vec<LogRow> = on_conn!(conn, |c| log_entries::table
+            .filter(log_entries::seq.eq_any(chunk))
+            .select(LogRow::as_select())
+            .load(c)
+            .await)
+        .map_err(classify)?;
+        for r in rows {
+            let event_type = r
+                .event_type
+                .as_deref()
+                .and_then(|t| t.parse().ok())
+                .ok_or_else(|| StoreError::Corrupt(format!("entry {} has no event type", r.seq)))?;
+            let addresses: BodyAddresses = serde_json::from_str(&r.body)
+                .map_err(|e| StoreError::Corrupt(format!("entry {}: {e}", r.seq)))?;
+            snapshot.details.insert(
+                r.seq,
+                EventDetail {
+                    tx_hash: r.tx_hash.unwrap_or_default(),
+                    event_type,
+                    contract_id: r.contract_id,
+                    affected_addresses: addresses.affected_addresses,
+                    block_height: r.block_height,
+                },
+            );
+        }
+    }
+    Ok(snapshot)
+}
+
+/// The SQLite half of [`write_rows!`], where only the sync `RunQueryDsl` is in scope.
+mod sync_write {
+    use super::{classify, INSERT_CHUNK, LOOKUP_CHUNK};
+    use crate::store::plan::Writes;
+    use crate::store::schema::{blocks, canonical_events, entry_addresses, log_entries};
+    use crate::store::StoreError;
+        use diesel::{ExpressionMethods, QueryDsl, RunQueryDsl, SqliteConnection};
+
+    pub(super) fn write(c: &mut SqliteConnection, writes: Writes) -> Result<(), StoreError> {
+        write_rows!(c, writes,)
+    }
+}

@@ -1,0 +1,235 @@
+//! Database URLs, pools and the runtime that drives PostgreSQL sockets.
+
+use super::StoreError;
+use diesel::sqlite::SqliteConnection;
+use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig, PoolError};
+use diesel_async::sync_connection_wrapper::SyncConnectionWrapper;
+use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
+use futures_util::FutureExt;
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+pub(crate) type SqliteConn = SyncConnectionWrapper<SqliteConnection>;
+pub(crate) type PgPool = bb8::Pool<AsyncDieselConnectionManager<AsyncPgConnection>>;
+pub(crate) type SqlitePool = bb8::Pool<AsyncDieselConnectionManager<SqliteConn>>;
+
+/// Where the log lives.
+#[derive(Clone, PartialEq, Eq)]
+pub enum DatabaseUrl {
+    /// `postgres://…` or `postgresql://…`
+    Postgres(String),
+    /// `sqlite://PATH` (embedded; the file and its folder are created when missing).
+    Sqlite(PathBuf),
+}
+
+impl DatabaseUrl {
+    pub fn parse(url: &str) -> Result<DatabaseUrl, StoreError> {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(DatabaseUrl::Postgres(url.to_string()))
+        } else if let Some(path) = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")) {
+            if path.is_empty() || path == ":memory:" {
+                // An in-memory database is private to each pooled connection.
+                return Err(StoreError::Config(format!(
+                    "{url:?}: SQLite needs a file path, e.g. sqlite://./data/timebank.db"
+                )));
+            }
+            Ok(DatabaseUrl::Sqlite(PathBuf::from(path)))
+        } else {
+            Err(StoreError::Config(format!(
+                "{url:?}: expected postgres://… or sqlite://PATH"
+            )))
+        }
+    }
+}
+
+impl fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+impl fmt::Display for DatabaseUrl {
+    /// Never prints a password.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DatabaseUrl::Postgres(url) => {
+                let shown = match (url.find("://"), url.rfind('@')) {
+                    (Some(scheme), Some(at)) if at > scheme => {
+                        let creds = &url[scheme + 3..at];
+                        match creds.find(':') {
+                            Some(colon) => format!("{}{}:***{}", &url[..scheme + 3], &creds[..colon], &url[at..]),
+                            None => url.clone(),
+                        }
+                    }
+                    _ => url.clone(),
+                };
+                f.write_str(&shown)
+            }
+            DatabaseUrl::Sqlite(path) => write!(f, "sqlite://{}", path.display()),
+        }
+    }
+}
+
+/// How to reach the store and how long to wait for it.
+#[derive(Debug, Clone)]
+pub struct StoreConfig {
+    pub url: DatabaseUrl,
+    /// Read connections in the pool (the writer has its own connection).
+    pub pool_size: u32,
+    /// How long a caller waits for a connection before the store counts as unavailable.
+    /// Short, because Chainhook waits for the webhook's answer and retries on failure.
+    pub connect_timeout: Duration,
+    /// SQLite only: how long a statement waits for a lock held by another connection.
+    pub sqlite_busy_timeout: Duration,
+}
+
+impl StoreConfig {
+    pub fn new(url: DatabaseUrl) -> StoreConfig {
+        StoreConfig {
+            url,
+            pool_size: DEFAULT_POOL_SIZE,
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            sqlite_busy_timeout: DEFAULT_SQLITE_BUSY_TIMEOUT,
+        }
+    }
+}
+
+/// Read connections: enough for the HTTP workers and catch-up readers of 2 cores.
+pub const DEFAULT_POOL_SIZE: u32 = 8;
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+pub const DEFAULT_SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(2);
+
+pub(crate) enum Backend {
+    Pg(PgPool),
+    Sqlite(SqlitePool),
+}
+
+pub(crate) struct Inner {
+    pub backend: Backend,
+    pub config: StoreConfig,
+    /// Runs every PostgreSQL connection's socket task. diesel-async drives a connection on
+    /// the runtime that created it; created on an actix worker, one busy worker would stall
+    /// queries issued from all the others.
+    pub db_runtime: DbRuntime,
+}
+
+pub(crate) struct DbRuntime(Option<tokio::runtime::Runtime>);
+
+impl DbRuntime {
+    fn new() -> Result<DbRuntime, StoreError> {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("db-io")
+            .enable_all()
+            .build()
+            .map(|rt| DbRuntime(Some(rt)))
+            .map_err(|e| StoreError::Config(format!("cannot start the database runtime: {e}")))
+    }
+
+    pub fn handle(&self) -> Option<tokio::runtime::Handle> {
+        self.0.as_ref().map(|rt| rt.handle().clone())
+    }
+}
+
+impl Drop for DbRuntime {
+    fn drop(&mut self) {
+        // Dropping a runtime from inside another runtime's task would panic.
+        if let Some(rt) = self.0.take() {
+            rt.shutdown_background();
+        }
+    }
+}
+
+pub(crate) fn pool_error(e: bb8::RunError<PoolError>) -> StoreError {
+    match e {
+        bb8::RunError::TimedOut => StoreError::Unavailable("timed out waiting for a connection".into()),
+        bb8::RunError::User(e) => StoreError::Unavailable(e.to_string()),
+    }
+}
+
+/// Opens one PostgreSQL connection whose socket is driven by the database runtime.
+pub(crate) async fn establish_pg(
+    handle: tokio::runtime::Handle,
+    url: String,
+) -> diesel::ConnectionResult<AsyncPgConnection> {
+    match handle.spawn(async move { AsyncPgConnection::establish(&url).await }).await {
+        Ok(result) => result,
+        Err(e) => Err(diesel::ConnectionError::BadConnection(format!(
+            "connection task failed: {e}"
+        ))),
+    }
+}
+
+/// Opens one SQLite connection with the pragmas every connection needs.
+pub(crate) async fn establish_sqlite(
+    path: String,
+    busy_timeout: Duration,
+) -> diesel::ConnectionResult<SqliteConn> {
+    let mut conn = SqliteConn::establish(&path).await?;
+    // WAL lets readers run beside the writer; synchronous=FULL makes a commit durable
+    // before the webhook answers 200.
+    let pragmas = format!(
+        "PRAGMA busy_timeout = {}; PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
+         PRAGMA foreign_keys = ON;",
+        busy_timeout.as_millis()
+    );
+    conn.batch_execute(&pragmas)
+        .await
+        .map_err(|e| diesel::ConnectionError::BadConnection(e.to_string()))?;
+    Ok(conn)
+}
+
+impl Inner {
+    pub async fn connect(config: StoreConfig) -> Result<Inner, StoreError> {
+        let db_runtime = DbRuntime::new()?;
+        let backend = match &config.url {
+            DatabaseUrl::Postgres(url) => {
+                let handle = db_runtime
+                    .handle()
+                    .ok_or_else(|| StoreError::Config("database runtime stopped".into()))?;
+                let mut manager_config = ManagerConfig::<AsyncPgConnection>::default();
+                manager_config.custom_setup = Box::new(move |url| establish_pg(handle.clone(), url.to_string()).boxed());
+                let manager = AsyncDieselConnectionManager::new_with_config(url.clone(), manager_config);
+                let pool = bb8::Pool::builder()
+                    .max_size(config.pool_size)
+                    .min_idle(Some(1))
+                    .connection_timeout(config.connect_timeout)
+                    .build_unchecked(manager);
+                Backend::Pg(pool)
+            }
+            DatabaseUrl::Sqlite(path) => {
+                if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                    std::fs::create_dir_all(dir).map_err(|e| {
+                        StoreError::Config(format!("cannot create {}: {e}", dir.display()))
+                    })?;
+                }
+                let path = path
+                    .to_str()
+                    .ok_or_else(|| StoreError::Config(format!("{} is not UTF-8", path.display())))?
+                    .to_string();
+                let busy = config.sqlite_busy_timeout;
+                let mut manager_config = ManagerConfig::<SqliteConn>::default();
+                manager_config.custom_setup =
+                    Box::new(move |_url| establish_sqlite(path.clone(), busy).boxed());
+                let manager = AsyncDieselConnectionManager::new_with_config(
+                    config.url.to_string(),
+                    manager_config,
+                );
+                let pool = bb8::Pool::builder()
+                    .max_size(config.pool_size)
+                    .connection_timeout(config.connect_timeout)
+                    .build_unchecked(manager);
+                Backend::Sqlite(pool)
+            }
+        };
+        Ok(Inner { backend, config, db_runtime })
+    }
+
+    pub fn sqlite_path(&self) -> Option<String> {
+        match &self.config.url {
+            DatabaseUrl::Sqlite(p) => p.to_str().map(str::to_string),
+            DatabaseUrl::Postgres(_) => None,
+        }
+    }
+}

@@ -1,0 +1,368 @@
+//! Turning payloads into log rows, without I/O.
+//!
+//! The writer loads the canonical state of every block a group of payloads mentions (one
+//! query per table), then this module walks the payloads in order — each payload's
+//! rollbacks, then its applies — deciding what is new, what is a duplicate and what to
+//! undo. The same walk over the same state always yields the same rows.
+
+use super::entry::{EntryKind, LogEntry};
+use super::rows::{BlockRow, CanonicalRow, LogRow, AddressRow};
+use super::StoreError;
+use crate::model::{EventObject, EventType, Payload, RollbackObject};
+use serde::Serialize;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+
+/// What the webhook answers for one payload (PROTOCOL §1).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct IngestReport {
+    /// Blocks this payload made canonical (a block already applied is not counted again).
+    pub applied_blocks: u64,
+    /// Canonical blocks this payload rolled back.
+    pub rolled_back_blocks: u64,
+    /// New event entries stored.
+    pub events: u64,
+    /// Events skipped because their identity was already applied.
+    pub duplicate_events: u64,
+    /// The log's head `seq` once this payload is committed.
+    pub head_seq: i64,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct BlockState {
+    pub height: i64,
+    pub parent_hash: Option<String>,
+    pub canonical: bool,
+    pub last_seq: i64,
+}
+
+/// What a rollback entry repeats from the event it undoes.
+#[derive(Debug, Clone)]
+pub(crate) struct EventDetail {
+    pub tx_hash: String,
+    pub event_type: EventType,
+    pub contract_id: Option<String>,
+    pub affected_addresses: Vec<String>,
+    pub block_height: i64,
+}
+
+/// The canonical state of the blocks a group of payloads mentions.
+#[derive(Debug, Default)]
+pub(crate) struct Snapshot {
+    pub blocks: HashMap<String, BlockState>,
+    /// Canonical event identities (tx_index, event_index) → seq, per block hash.
+    pub events: HashMap<String, BTreeMap<(i32, i32), i64>>,
+    /// Details of canonical events that a payload of the group rolls back.
+    pub details: HashMap<i64, EventDetail>,
+}
+
+/// Everything one group commit writes.
+#[derive(Debug, Default)]
+pub(crate) struct Plan {
+    pub writes: Writes,
+    pub reports: Vec<IngestReport>,
+    pub entries: Vec<LogEntry>,
+    pub head: i64,
+}
+
+/// The rows of a plan, in the order they are written.
+#[derive(Debug, Default)]
+pub(crate) struct Writes {
+    pub rows: Vec<LogRow>,
+    pub addresses: Vec<AddressRow>,
+    /// Blocks whose canonical identities must be replaced wholesale (something was undone).
+    pub canonical_resets: Vec<String>,
+    pub canonical_inserts: Vec<CanonicalRow>,
+    pub block_upserts: Vec<BlockRow>,
+}
+
+struct Planner {
+    head: i64,
+    committed_at: i64,
+    snapshot: Snapshot,
+    plan: Plan,
+    /// Identities inserted by this group, per block (not yet in the table).
+    inserted: HashMap<String, BTreeMap<(i32, i32), i64>>,
+    reset: HashSet<String>,
+    touched_blocks: Vec<String>,
+}
+
+pub(crate) fn plan(
+    head: i64,
+    snapshot: Snapshot,
+    payloads: Vec<Payload>,
+    committed_at: i64,
+) -> Result<Plan, StoreError> {
+    let mut p = Planner {
+        head,
+        committed_at,
+        snapshot,
+        plan: Plan::default(),
+        inserted: HashMap::new(),
+        reset: HashSet::new(),
+        touched_blocks: Vec::new(),
+    };
+    for payload in payloads {
+        let report = p.payload(payload)?;
+        p.plan.reports.push(report);
+    }
+    p.finish()
+}
+
+impl Planner {
+    fn next_seq(&mut self) -> i64 {
+        self.head += 1;
+        self.head
+    }
+
+    fn touch(&mut self, hash: &str) {
+        if !self.touched_blocks.iter().any(|h| h == hash) {
+            self.touched_blocks.push(hash.to_string());
+        }
+    }
+
+    fn payload(&mut self, payload: Payload) -> Result<IngestReport, StoreError> {
+        let mut report = IngestReport::default();
+        for block in &payload.rollback {
+            if self.roll_back_block(&block.hash)? {
+                report.rolled_back_blocks += 1;
+            }
+        }
+        for block in payload.apply {
+            self.touch(&block.hash);
+            let canonical = self.snapshot.blocks.get(&block.hash).is_some_and(|b| b.canonical);
+            if !canonical {
+                let seq = self.next_seq();
+                let body = serde_json::json!({
+                    "seq": seq, "blockHash": block.hash, "blockHeight": block.height,
+                    "parentHash": block.parent_hash, "timestamp": block.timestamp,
+                })
+                .to_string();
+                self.push_marker(seq, EntryKind::BlockApplied, &block.hash, block.height, body);
+                self.snapshot.blocks.insert(
+                    block.hash.clone(),
+                    BlockState {
+                        height: block.height,
+                        parent_hash: block.parent_hash.clone(),
+                        canonical: true,
+                        last_seq: seq,
+                    },
+                );
+                report.applied_blocks += 1;
+            }
+            for ev in block.events {
+                let key = (ev.tx_index, ev.event_index);
+                let known = self.snapshot.events.entry(block.hash.clone()).or_default();
+                if known.contains_key(&key) {
+                    report.duplicate_events += 1;
+                    continue;
+                }
+                self.head += 1;
+                let seq = self.head;
+                known.insert(key, seq);
+                self.inserted.entry(block.hash.clone()).or_default().insert(key, seq);
+                self.snapshot.details.insert(
+                    seq,
+                    EventDetail {
+                        tx_hash: ev.tx_hash.clone(),
+                        event_type: ev.event_type,
+                        contract_id: ev.contract_id.clone(),
+                        affected_addresses: ev.affected_addresses.clone(),
+                        block_height: block.height,
+                    },
+                );
+                let obj = EventObject {
+                    seq,
+                    tx_hash: ev.tx_hash,
+                    tx_index: ev.tx_index,
+                    event_index: ev.event_index,
+                    block_height: block.height,
+                    block_hash: block.hash.clone(),
+                    contract_id: ev.contract_id,
+                    event_type: ev.event_type,
+                    data: ev.data,
+                    affected_addresses: ev.affected_addresses,
+                    success: ev.success,
+                    timestamp: block.timestamp,
+                    rolled_back: false,
+                };
+                let body = encode(&obj)?;
+                self.push_entry(
+                    LogRow {
+                        seq,
+                        kind: EntryKind::Event as i16,
+                        block_hash: obj.block_hash,
+                        block_height: obj.block_height,
+                        tx_hash: Some(obj.tx_hash),
+                        tx_index: Some(obj.tx_index),
+                        event_index: Some(obj.event_index),
+                        event_type: Some(obj.event_type.as_str().to_string()),
+                        contract_id: obj.contract_id,
+                        rollback_of: None,
+                        body,
+                        committed_at: self.committed_at,
+                    },
+                    obj.event_type,
+                    obj.affected_addresses,
+                );
+                if let Some(b) = self.snapshot.blocks.get_mut(&block.hash) {
+                    b.last_seq = seq;
+                }
+                report.events += 1;
+            }
+        }
+        report.head_seq = self.head;
+        Ok(report)
+    }
+
+    /// Appends a rollback entry for every canonical event of the block, newest first, then
+    /// the block marker. A block that is not canonical changes nothing.
+    fn roll_back_block(&mut self, hash: &str) -> Result<bool, StoreError> {
+        let height = match self.snapshot.blocks.get(hash) {
+            Some(b) if b.canonical => b.height,
+            _ => return Ok(false),
+        };
+        self.touch(hash);
+        let events = self.snapshot.events.remove(hash).unwrap_or_default();
+        let mut originals: Vec<i64> = events.values().copied().collect();
+        originals.sort_unstable_by(|a, b| b.cmp(a));
+        for original in originals {
+            let detail = self.snapshot.details.get(&original).cloned().ok_or_else(|| {
+                StoreError::Corrupt(format!("no log entry for canonical event seq {original}"))
+            })?;
+            let seq = self.next_seq();
+            let obj = RollbackObject {
+                seq,
+                rollback_of: original,
+                tx_hash: detail.tx_hash,
+                block_height: detail.block_height,
+                block_hash: hash.to_string(),
+                event_type: detail.event_type,
+                contract_id: detail.contract_id,
+                affected_addresses: detail.affected_addresses,
+            };
+            let body = encode(&obj)?;
+            self.push_entry(
+                LogRow {
+                    seq,
+                    kind: EntryKind::Rollback as i16,
+                    block_hash: obj.block_hash,
+                    block_height: obj.block_height,
+                    tx_hash: Some(obj.tx_hash),
+                    tx_index: None,
+                    event_index: None,
+                    event_type: Some(obj.event_type.as_str().to_string()),
+                    contract_id: obj.contract_id,
+                    rollback_of: Some(original),
+                    body,
+                    committed_at: self.committed_at,
+                },
+                obj.event_type,
+                obj.affected_addresses,
+            );
+        }
+        self.inserted.remove(hash);
+        self.reset.insert(hash.to_string());
+        let seq = self.next_seq();
+        let body = serde_json::json!({"seq": seq, "blockHash": hash, "blockHeight": height}).to_string();
+        self.push_marker(seq, EntryKind::BlockRolledBack, hash, height, body);
+        if let Some(b) = self.snapshot.blocks.get_mut(hash) {
+            b.canonical = false;
+            b.last_seq = seq;
+        }
+        Ok(true)
+    }
+
+    fn push_marker(&mut self, seq: i64, kind: EntryKind, hash: &str, height: i64, body: String) {
+        self.plan.entries.push(LogEntry {
+            seq,
+            kind,
+            block_height: height,
+            block_hash: hash.to_string(),
+            event_type: None,
+            contract_id: None,
+            affected_addresses: Vec::new(),
+            rollback_of: None,
+            body: Arc::from(body.as_str()),
+        });
+        self.plan.writes.rows.push(LogRow {
+            seq,
+            kind: kind as i16,
+            block_hash: hash.to_string(),
+            block_height: height,
+            tx_hash: None,
+            tx_index: None,
+            event_index: None,
+            event_type: None,
+            contract_id: None,
+            rollback_of: None,
+            body,
+            committed_at: self.committed_at,
+        });
+    }
+
+    fn push_entry(&mut self, row: LogRow, event_type: EventType, mut addresses: Vec<String>) {
+        // The address table's key is (address, seq): one row per principal.
+        let mut seen = HashSet::new();
+        addresses.retain(|a| seen.insert(a.clone()));
+        for a in &addresses {
+            self.plan.writes.addresses.push(AddressRow { address: a.clone(), seq: row.seq });
+        }
+        self.plan.entries.push(LogEntry {
+            seq: row.seq,
+            kind: EntryKind::from_i16(row.kind).unwrap_or(EntryKind::Event),
+            block_height: row.block_height,
+            block_hash: row.block_hash.clone(),
+            event_type: Some(event_type),
+            contract_id: row.contract_id.clone(),
+            affected_addresses: addresses,
+            rollback_of: row.rollback_of,
+            body: Arc::from(row.body.as_str()),
+        });
+        self.plan.writes.rows.push(row);
+    }
+
+    fn finish(mut self) -> Result<Plan, StoreError> {
+        for hash in &self.touched_blocks {
+            if self.reset.contains(hash) {
+                // Replace the block's identities with what is canonical now.
+                self.plan.writes.canonical_resets.push(hash.clone());
+                if let Some(events) = self.snapshot.events.get(hash) {
+                    for (&(tx_index, event_index), &seq) in events {
+                        self.plan.writes.canonical_inserts.push(CanonicalRow {
+                            block_hash: hash.clone(),
+                            tx_index,
+                            event_index,
+                            seq,
+                        });
+                    }
+                }
+            } else if let Some(events) = self.inserted.get(hash) {
+                for (&(tx_index, event_index), &seq) in events {
+                    self.plan.writes.canonical_inserts.push(CanonicalRow {
+                        block_hash: hash.clone(),
+                        tx_index,
+                        event_index,
+                        seq,
+                    });
+                }
+            }
+            if let Some(b) = self.snapshot.blocks.get(hash) {
+                self.plan.writes.block_upserts.push(BlockRow {
+                    block_hash: hash.clone(),
+                    block_height: b.height,
+                    parent_hash: b.parent_hash.clone(),
+                    canonical: b.canonical,
+                    last_seq: b.last_seq,
+                });
+            }
+        }
+        self.plan.head = self.head;
+        Ok(self.plan)
+    }
+}
+
+fn encode<T: Serialize>(value: &T) -> Result<String, StoreError> {
+    serde_json::to_string(value).map_err(|e| StoreError::Corrupt(format!("cannot encode entry: {e}")))
+}

@@ -1,0 +1,259 @@
+//! Read queries over the log: the read API, catch-up and projections use these and
+//! nothing else.
+
+use super::entry::{BodyAddresses, EntryKind, LogEntry};
+use super::rows::LogRow;
+use super::schema::{blocks, canonical_events, entry_addresses, log_entries};
+use super::{with_conn, Store, StoreError};
+use crate::model::EventType;
+use diesel::prelude::*;
+use diesel_async::RunQueryDsl;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// Largest page any read returns; callers page with `afterSeq`.
+pub const MAX_PAGE: i64 = 1_000;
+
+/// `GET /api/head`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Head {
+    /// The last log entry's `seq` (0 for an empty log).
+    pub head_seq: i64,
+    /// The highest canonical block, if any.
+    pub head_block_height: Option<i64>,
+    pub head_block_hash: Option<String>,
+}
+
+/// Filters of `GET /api/events` (all optional, combined with AND).
+#[derive(Debug, Clone, Default)]
+pub struct EventQuery {
+    pub contract_id: Option<String>,
+    pub address: Option<String>,
+    pub event_type: Option<EventType>,
+    /// Only entries with a larger `seq`.
+    pub after_seq: i64,
+    /// Only events of blocks at this height or above.
+    pub from_block_height: Option<i64>,
+    /// Page size, capped at [`MAX_PAGE`].
+    pub limit: i64,
+}
+
+/// An event entry as stored, and whether a later rollback entry undid it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredEvent {
+    pub seq: i64,
+    /// The event object as committed.
+    pub body: String,
+    pub rolled_back: bool,
+}
+
+impl StoredEvent {
+    /// The event object, with `"rolledBack":true` when it was rolled back.
+    pub fn to_json(&self) -> String {
+        if self.rolled_back {
+            if let Some(open) = self.body.strip_suffix('}') {
+                return format!("{open},\"rolledBack\":true}}");
+            }
+        }
+        self.body.clone()
+    }
+}
+
+/// Which blocks and event identities are canonical: the derived state of the log.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CanonicalView {
+    /// block hash → (height, canonical)
+    pub blocks: BTreeMap<String, (i64, bool)>,
+    /// (block hash, tx_index, event_index) → seq of the applied event
+    pub events: BTreeMap<(String, i32, i32), i64>,
+}
+
+impl Store {
+    /// Whether the store answers a trivial query.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        with_conn!(self.inner, |c| {
+            diesel::select(1.into_sql::<diesel::sql_types::Integer>())
+                .get_result::<i32>(c)
+                .await?;
+        });
+        Ok(())
+    }
+
+    pub async fn head(&self) -> Result<Head, StoreError> {
+        with_conn!(self.inner, |c| {
+            let head_seq: Option<i64> = log_entries::table
+                .select(diesel::dsl::max(log_entries::seq))
+                .first(c)
+                .await?;
+            let block: Option<(String, i64)> = blocks::table
+                .filter(blocks::canonical.eq(true))
+                .order((blocks::block_height.desc(), blocks::last_seq.desc()))
+                .select((blocks::block_hash, blocks::block_height))
+                .first(c)
+                .await
+                .optional()?;
+            Ok(Head {
+                head_seq: head_seq.unwrap_or(0),
+                head_block_height: block.as_ref().map(|b| b.1),
+                head_block_hash: block.map(|b| b.0),
+            })
+        })
+    }
+
+    /// Event entries in `seq` order, canonical and rolled back alike.
+    pub async fn events(&self, q: &EventQuery) -> Result<Vec<StoredEvent>, StoreError> {
+        let limit = q.limit.clamp(1, MAX_PAGE);
+        let rows: Vec<(i64, String)> = with_conn!(self.inner, |c| {
+            let mut query = log_entries::table
+                .filter(log_entries::kind.eq(EntryKind::Event as i16))
+                .filter(log_entries::seq.gt(q.after_seq))
+                .select((log_entries::seq, log_entries::body))
+                .order(log_entries::seq.asc())
+                .limit(limit)
+                .into_boxed();
+            if let Some(contract) = &q.contract_id {
+                query = query.filter(log_entries::contract_id.eq(contract));
+            }
+            if let Some(t) = q.event_type {
+                query = query.filter(log_entries::event_type.eq(t.as_str()));
+            }
+            if let Some(h) = q.from_block_height {
+                query = query.filter(log_entries::block_height.ge(h));
+            }
+            if let Some(address) = &q.address {
+                query = query.filter(
+                    log_entries::seq.eq_any(
+                        entry_addresses::table
+                            .filter(entry_addresses::address.eq(address))
+                            .filter(entry_addresses::seq.gt(q.after_seq))
+                            .select(entry_addresses::seq),
+                    ),
+                );
+            }
+            query.load(c).await?
+        });
+        let seqs: Vec<i64> = rows.iter().map(|r| r.0).collect();
+        let undone: Vec<Option<i64>> = if seqs.is_empty() {
+            Vec::new()
+        } else {
+            with_conn!(self.inner, |c| log_entries::table
+                .filter(log_entries::rollback_of.eq_any(&seqs))
+                .select(log_entries::rollback_of)
+                .load(c)
+                .await?)
+        };
+        Ok(rows
+            .into_iter()
+            .map(|(seq, body)| StoredEvent { seq, body, rolled_back: undone.contains(&Some(seq)) })
+            .collect())
+    }
+
+    /// Every entry (all kinds) with `seq` in `(after_seq, after_seq + limit]`, in order.
+    pub async fn entries_after(&self, after_seq: i64, limit: i64) -> Result<Vec<LogEntry>, StoreError> {
+        let limit = limit.clamp(1, MAX_PAGE);
+        let rows: Vec<LogRow> = with_conn!(self.inner, |c| log_entries::table
+            .filter(log_entries::seq.gt(after_seq))
+            .order(log_entries::seq.asc())
+            .limit(limit)
+            .select(LogRow::as_select())
+            .load(c)
+            .await?);
+        rows.into_iter().map(entry_from_row).collect()
+    }
+
+    /// The canonical view as the derived tables hold it now.
+    pub async fn canonical_view(&self) -> Result<CanonicalView, StoreError> {
+        let (blocks, events): (Vec<(String, i64, bool)>, Vec<(String, i32, i32, i64)>) =
+            with_conn!(self.inner, |c| {
+                let b = blocks::table
+                    .select((blocks::block_hash, blocks::block_height, blocks::canonical))
+                    .load(c)
+                    .await?;
+                let e = canonical_events::table
+                    .select((
+                        canonical_events::block_hash,
+                        canonical_events::tx_index,
+                        canonical_events::event_index,
+                        canonical_events::seq,
+                    ))
+                    .load(c)
+                    .await?;
+                (b, e)
+            });
+        Ok(CanonicalView {
+            blocks: blocks.into_iter().map(|(h, height, c)| (h, (height, c))).collect(),
+            events: events.into_iter().map(|(h, t, e, s)| ((h, t, e), s)).collect(),
+        })
+    }
+
+    /// The canonical view rebuilt from the log alone, reading it in pages. Equal to
+    /// [`Store::canonical_view`] unless the derived tables were damaged.
+    pub async fn canonical_view_from_log(&self) -> Result<CanonicalView, StoreError> {
+        let mut view = CanonicalView::default();
+        // seq of an applied event → its identity, to undo it when its rollback comes.
+        let mut identity: BTreeMap<i64, (String, i32, i32)> = BTreeMap::new();
+        let mut after = 0;
+        loop {
+            let rows: Vec<LogRow> = with_conn!(self.inner, |c| log_entries::table
+                .filter(log_entries::seq.gt(after))
+                .order(log_entries::seq.asc())
+                .limit(MAX_PAGE)
+                .select(LogRow::as_select())
+                .load(c)
+                .await?);
+            let Some(last) = rows.last() else { break };
+            after = last.seq;
+            for r in rows {
+                match EntryKind::from_i16(r.kind) {
+                    Some(EntryKind::BlockApplied) => {
+                        view.blocks.insert(r.block_hash, (r.block_height, true));
+                    }
+                    Some(EntryKind::BlockRolledBack) => {
+                        view.blocks.insert(r.block_hash, (r.block_height, false));
+                    }
+                    Some(EntryKind::Event) => {
+                        let key = (r.block_hash, r.tx_index.unwrap_or(0), r.event_index.unwrap_or(0));
+                        identity.insert(r.seq, key.clone());
+                        view.events.insert(key, r.seq);
+                    }
+                    Some(EntryKind::Rollback) => {
+                        if let Some(key) = r.rollback_of.and_then(|s| identity.remove(&s)) {
+                            view.events.remove(&key);
+                        }
+                    }
+                    None => {}
+                }
+            }
+        }
+        Ok(view)
+    }
+}
+
+pub(crate) fn entry_from_row(r: LogRow) -> Result<LogEntry, StoreError> {
+    let kind = EntryKind::from_i16(r.kind)
+        .ok_or_else(|| StoreError::Corrupt(format!("entry {} has unknown kind {}", r.seq, r.kind)))?;
+    let event_type = match r.event_type.as_deref() {
+        Some(t) => Some(t.parse().map_err(|e| StoreError::Corrupt(format!("entry {}: {e}", r.seq)))?),
+        None => None,
+    };
+    let affected_addresses = if kind.is_delivered() {
+        serde_json::from_str::<BodyAddresses>(&r.body)
+            .map_err(|e| StoreError::Corrupt(format!("entry {}: {e}", r.seq)))?
+            .affected_addresses
+    } else {
+        Vec::new()
+    };
+    Ok(LogEntry {
+        seq: r.seq,
+        kind,
+        block_height: r.block_height,
+        block_hash: r.block_hash,
+        event_type,
+        contract_id: r.contract_id,
+        affected_addresses,
+        rollback_of: r.rollback_of,
+        body: Arc::from(r.body),
+    })
+}

@@ -1,0 +1,47 @@
+//! Row structs of the log's tables.
+
+use super::schema::{blocks, canonical_events, entry_addresses, log_entries};
+use diesel::prelude::*;
+
+#[derive(Debug, Clone, Insertable, Queryable, Selectable)]
+#[diesel(table_name = log_entries, treat_none_as_default_value = false)]
+pub(crate) struct LogRow {
+    pub seq: i64,
+    pub kind: i16,
+    pub block_hash: String,
+    pub block_height: i64,
+    pub tx_hash: Option<String>,
+    pub tx_index: Option<i32>,
+    pub event_index: Option<i32>,
+    pub event_type: Option<String>,
+    pub contract_id: Option<String>,
+    pub rollback_of: Option<i64>,
+    pub body: String,
+    pub committed_at: i64,
+}
+
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = entry_addresses)]
+pub(crate) struct AddressRow {
+    pub address: String,
+    pub seq: i64,
+}
+
+#[derive(Debug, Clone, Insertable, Queryable, Selectable)]
+#[diesel(table_name = blocks, treat_none_as_default_value = false)]
+pub(crate) struct BlockRow {
+    pub block_hash: String,
+    pub block_height: i64,
+    pub parent_hash: Option<String>,
+    pub canonical: bool,
+    pub last_seq: i64,
+}
+
+#[derive(Debug, Clone, Insertable, Queryable, Selectable)]
+#[diesel(table_name = canonical_events)]
+pub(crate) struct CanonicalRow {
+    pub block_hash: String,
+    pub tx_index: i32,
+    pub event_index: i32,
+    pub seq: i64,
+}

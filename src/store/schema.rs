@@ -1,0 +1,48 @@
+//! The log's tables, one `table!` set for both backends: every column uses a type that
+//! PostgreSQL and SQLite map alike (no `Jsonb`, `Uuid` or `Timestamptz`).
+
+diesel::table! {
+    log_entries (seq) {
+        seq -> BigInt,
+        kind -> SmallInt,
+        block_hash -> Text,
+        block_height -> BigInt,
+        tx_hash -> Nullable<Text>,
+        tx_index -> Nullable<Integer>,
+        event_index -> Nullable<Integer>,
+        event_type -> Nullable<Text>,
+        contract_id -> Nullable<Text>,
+        rollback_of -> Nullable<BigInt>,
+        body -> Text,
+        committed_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    entry_addresses (address, seq) {
+        address -> Text,
+        seq -> BigInt,
+    }
+}
+
+diesel::table! {
+    blocks (block_hash) {
+        block_hash -> Text,
+        block_height -> BigInt,
+        parent_hash -> Nullable<Text>,
+        canonical -> Bool,
+        last_seq -> BigInt,
+    }
+}
+
+diesel::table! {
+    canonical_events (block_hash, tx_index, event_index) {
+        block_hash -> Text,
+        tx_index -> Integer,
+        event_index -> Integer,
+        seq -> BigInt,
+    }
+}
+
+diesel::joinable!(entry_addresses -> log_entries (seq));
+diesel::allow_tables_to_appear_in_same_query!(log_entries, entry_addresses, blocks, canonical_events);

@@ -8,7 +8,19 @@
 //!
 //! - [`model`]: the event model (pure data) shared by every other module.
 //! - [`chainhook`]: Chainhook payload parsing and Clarity value decoding (pure, no I/O).
+//! - [`store`]: the append-only log on PostgreSQL or SQLite, and its read queries.
+//! - [`actors`]: the runtime topology — supervisor (router) and event-store writer.
+//! - [`routes`]: HTTP entry points; [`routes::error`] maps failures to statuses.
+//! - [`startup`]: builds store, actors and server alike for `serve` and for tests.
+//! - [`config`]: settings from flags and environment; [`cli`]: the commands.
+//! - [`telemetry`]: structured logs.
 
+pub mod actors;
 pub mod chainhook;
+pub mod cli;
+pub mod config;
 pub mod model;
+pub mod routes;
+pub mod startup;
 pub mod store;
+pub mod telemetry;

@@ -1,1 +1,13 @@
-fn main() {}
+use clap::Parser;
+use timebank_realtime::{cli, telemetry};
+
+fn main() -> std::process::ExitCode {
+    telemetry::init();
+    match cli::run(cli::Cli::parse()) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,21 @@
+//! The runtime topology: which actor owns what, and the messages between them.
+//!
+//! ```text
+//! routes ──Ingest──▶ Supervisor ──Append──▶ EventStoreWriter ──▶ store
+//!                       ▲  │                      │
+//!                       │  └──Committed──▶ listeners (topics, projector)
+//!                       └──────Committed──────────┘
+//! ```
+//!
+//! The [`Supervisor`] is the router: it owns the writer (restarting it when it stops)
+//! and forwards every committed entry, in `seq` order, to whoever listens. It can be fed
+//! committed entries by the writer or by any other source of them (e.g. a notification
+//! that another node appended).
+
+pub mod messages;
+pub mod supervisor;
+pub mod writer;
+
+pub use messages::{Append, Committed, Ingest, Listen, WriteError};
+pub use supervisor::Supervisor;
+pub use writer::{EventStoreWriter, WriterConfig};

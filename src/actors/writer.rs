@@ -1,0 +1,138 @@
+//! The EventStoreWriter: the only actor that appends to the log.
+//!
+//! It group-commits: payloads that arrive while a transaction is in flight wait in a
+//! bounded queue and go into the next transaction together, so under load one commit
+//! (one fsync) carries many payloads. Each caller is answered only after the commit that
+//! holds its payload.
+
+use super::messages::{Append, Committed, WriteError};
+use crate::model::Payload;
+use crate::store::{IngestReport, LogWriter, Store, StoreError};
+use actix::prelude::*;
+use std::collections::VecDeque;
+use tokio::sync::oneshot;
+
+#[derive(Debug, Clone, Copy)]
+pub struct WriterConfig {
+    /// Payloads waiting for a commit before new ones are refused with
+    /// [`WriteError::Overloaded`] (the webhook answers 503; Chainhook retries).
+    pub max_pending_payloads: usize,
+    /// Events per transaction: a group closes once it holds this many (a single larger
+    /// payload still goes alone, since a payload is atomic).
+    pub max_batch_events: usize,
+}
+
+impl Default for WriterConfig {
+    fn default() -> Self {
+        WriterConfig { max_pending_payloads: 4_096, max_batch_events: 20_000 }
+    }
+}
+
+type Reply = oneshot::Sender<Result<IngestReport, WriteError>>;
+
+pub struct EventStoreWriter {
+    store: Store,
+    config: WriterConfig,
+    /// Taken while a transaction is in flight.
+    log: Option<LogWriter>,
+    pending: VecDeque<(Payload, Reply)>,
+    busy: bool,
+    committed: Recipient<Committed>,
+}
+
+impl EventStoreWriter {
+    pub fn new(store: Store, config: WriterConfig, committed: Recipient<Committed>) -> Self {
+        EventStoreWriter { store, config, log: None, pending: VecDeque::new(), busy: false, committed }
+    }
+
+    fn flush(&mut self, ctx: &mut Context<Self>) {
+        if self.busy || self.pending.is_empty() {
+            return;
+        }
+        let mut payloads = Vec::new();
+        let mut replies = Vec::new();
+        let mut events = 0;
+        while let Some((payload, _)) = self.pending.front() {
+            let n = payload.apply_event_count();
+            if !payloads.is_empty() && events + n > self.config.max_batch_events {
+                break;
+            }
+            events += n;
+            if let Some((payload, reply)) = self.pending.pop_front() {
+                payloads.push(payload);
+                replies.push(reply);
+            }
+        }
+        self.busy = true;
+        let store = self.store.clone();
+        let log = self.log.take();
+        let work = async move {
+            let mut log = match log {
+                Some(log) => log,
+                None => match store.writer().await {
+                    Ok(log) => log,
+                    Err(e) => return (None, Err(e)),
+                },
+            };
+            let result = log.append(payloads).await;
+            (Some(log), result)
+        };
+        ctx.spawn(work.into_actor(self).map(move |(log, result), act, ctx| {
+            act.log = log;
+            act.busy = false;
+            match result {
+                Ok(appended) => {
+                    tracing::debug!(head_seq = appended.head_seq, payloads = replies.len(), "committed");
+                    if !appended.entries.is_empty() {
+                        act.committed.do_send(Committed { entries: appended.entries.into() });
+                    }
+                    for (reply, report) in replies.into_iter().zip(appended.reports) {
+                        let _ = reply.send(Ok(report));
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, payloads = replies.len(), "append failed, nothing stored");
+                    let corrupt = matches!(e, StoreError::Corrupt(_));
+                    for reply in replies {
+                        let _ = reply.send(Err(WriteError::Unavailable(e.to_string())));
+                    }
+                    if corrupt {
+                        // Let the supervisor start a fresh writer that re-reads the log.
+                        ctx.stop();
+                        return;
+                    }
+                }
+            }
+            act.flush(ctx);
+        }));
+    }
+}
+
+impl Actor for EventStoreWriter {
+    type Context = Context<Self>;
+}
+
+impl actix::Supervised for EventStoreWriter {
+    fn restarting(&mut self, _ctx: &mut Context<Self>) {
+        tracing::warn!(waiting = self.pending.len(), "event store writer restarting");
+        // Waiting callers get WriterGone (their senders drop) and retry.
+        self.pending.clear();
+        self.log = None;
+        self.busy = false;
+    }
+}
+
+impl Handler<Append> for EventStoreWriter {
+    type Result = ResponseFuture<Result<IngestReport, WriteError>>;
+
+    fn handle(&mut self, msg: Append, ctx: &mut Context<Self>) -> Self::Result {
+        if self.pending.len() >= self.config.max_pending_payloads {
+            let n = self.pending.len();
+            return Box::pin(async move { Err(WriteError::Overloaded(n)) });
+        }
+        let (tx, rx) = oneshot::channel();
+        self.pending.push_back((msg.payload, tx));
+        self.flush(ctx);
+        Box::pin(async move { rx.await.unwrap_or(Err(WriteError::WriterGone)) })
+    }
+}

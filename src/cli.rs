@@ -1,0 +1,77 @@
+//! The command line: `serve`, `migrate`, `ingest`, `events`, `bench`.
+
+use crate::config::{DatabaseArgs, ServerConfig};
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+mod events;
+mod ingest;
+
+#[derive(Debug, Parser)]
+#[command(name = "timebank-realtime", version, about = "Chainhook → event log → WebSocket subscribers")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server.
+    Serve(ServerConfig),
+    /// Apply pending database migrations and exit.
+    Migrate(DatabaseArgs),
+    /// Load Chainhook payload files (one JSON payload, or JSON lines as Chainhook's
+    /// file_append writes them) through the same path as the webhook.
+    Ingest {
+        #[command(flatten)]
+        database: DatabaseArgs,
+        /// Files to load, in order.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Hide the progress bar.
+        #[arg(long)]
+        quiet: bool,
+    },
+    /// Print stored events as JSON lines, filtered like `GET /api/events`.
+    Events(events::EventsArgs),
+}
+
+/// Runs the parsed command; the process exit code follows the result.
+pub fn run(cli: Cli) -> anyhow_like::Result {
+    let system = actix::System::new();
+    system.block_on(async move {
+        match cli.command {
+            Command::Serve(config) => serve(config).await,
+            Command::Migrate(db) => {
+                let store = crate::store::Store::open(db.store_config()?).await?;
+                println!("migrations applied to {}", store.url());
+                Ok(())
+            }
+            Command::Ingest { database, files, quiet } => ingest::run(database, files, quiet).await,
+            Command::Events(args) => events::run(args).await,
+        }
+    })
+}
+
+async fn serve(config: ServerConfig) -> anyhow_like::Result {
+    let app = crate::startup::Application::build(config).await?;
+    if app.webhook_secret_generated() {
+        println!("CHAINHOOK_WEBHOOK_SECRET not set; generated one for this run: {}", app.webhook_secret());
+    }
+    println!("listening on http://{}:{}", app.host(), app.port());
+    let handle = app.handle();
+    actix_web::rt::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            tracing::info!("shutting down");
+            handle.stop(true).await;
+        }
+    });
+    app.run_until_stopped().await?;
+    Ok(())
+}
+
+/// A boxed error for command results: commands print it and exit non-zero.
+pub mod anyhow_like {
+    pub type Error = Box<dyn std::error::Error + Send + Sync>;
+    pub type Result = std::result::Result<(), Error>;
+}

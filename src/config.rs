@@ -1,0 +1,95 @@
+//! Server settings, from flags or the environment (PROTOCOL §0).
+
+use crate::actors::WriterConfig;
+use crate::store::{DatabaseUrl, StoreConfig, StoreError};
+use clap::Args;
+use std::time::Duration;
+
+/// The embedded default: an SQLite file under `./data/`, no setup needed.
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://./data/timebank.db";
+
+#[derive(Debug, Clone, Args)]
+pub struct DatabaseArgs {
+    /// `postgres://…` or `sqlite://PATH`.
+    #[arg(long, env = "DATABASE_URL", default_value = DEFAULT_DATABASE_URL)]
+    pub database_url: String,
+    /// Read connections in the pool.
+    #[arg(long, env = "DB_POOL_SIZE", default_value_t = 8)]
+    pub db_pool_size: u32,
+    /// Milliseconds to wait for a database connection before answering 503.
+    #[arg(long, env = "DB_CONNECT_TIMEOUT_MS", default_value_t = 3_000)]
+    pub db_connect_timeout_ms: u64,
+    /// SQLite: milliseconds a statement waits for a lock held by another process.
+    #[arg(long, env = "SQLITE_BUSY_TIMEOUT_MS", default_value_t = 2_000)]
+    pub sqlite_busy_timeout_ms: u64,
+}
+
+impl DatabaseArgs {
+    pub fn new(database_url: impl Into<String>) -> Self {
+        DatabaseArgs {
+            database_url: database_url.into(),
+            db_pool_size: 8,
+            db_connect_timeout_ms: 3_000,
+            sqlite_busy_timeout_ms: 2_000,
+        }
+    }
+
+    pub fn store_config(&self) -> Result<StoreConfig, StoreError> {
+        let mut config = StoreConfig::new(DatabaseUrl::parse(&self.database_url)?);
+        config.pool_size = self.db_pool_size.max(1);
+        config.connect_timeout = Duration::from_millis(self.db_connect_timeout_ms);
+        config.sqlite_busy_timeout = Duration::from_millis(self.sqlite_busy_timeout_ms);
+        Ok(config)
+    }
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ServerConfig {
+    /// `host:port` to listen on; port 0 picks a free port.
+    #[arg(long, env = "BIND_ADDR", default_value = "127.0.0.1:3000")]
+    pub bind_addr: String,
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+    /// Token Chainhook sends as `Authorization: Bearer <token>`. When unset, a random one
+    /// is made and printed at start: unauthenticated deliveries are never accepted.
+    #[arg(long, env = "CHAINHOOK_WEBHOOK_SECRET", hide_env_values = true)]
+    pub chainhook_webhook_secret: Option<String>,
+    /// HS256 key for client tokens; operations are disabled without it.
+    #[arg(long, env = "AUTH_JWT_SECRET", hide_env_values = true)]
+    pub auth_jwt_secret: Option<String>,
+    /// Largest webhook body accepted, in bytes (larger: 413).
+    #[arg(long, env = "WEBHOOK_BODY_LIMIT", default_value_t = 32 * 1024 * 1024)]
+    pub webhook_body_limit: usize,
+    /// HTTP worker threads (0: one per core).
+    #[arg(long, env = "HTTP_WORKERS", default_value_t = 0)]
+    pub http_workers: usize,
+    /// Payloads waiting for the writer before the webhook answers 503.
+    #[arg(long, env = "WRITER_MAX_PENDING", default_value_t = 4_096)]
+    pub writer_max_pending: usize,
+    /// Events per group commit.
+    #[arg(long, env = "WRITER_MAX_BATCH_EVENTS", default_value_t = 20_000)]
+    pub writer_max_batch_events: usize,
+}
+
+impl ServerConfig {
+    /// Defaults for everything but the database; binds to a free loopback port.
+    pub fn new(database_url: impl Into<String>) -> Self {
+        ServerConfig {
+            bind_addr: "127.0.0.1:0".into(),
+            database: DatabaseArgs::new(database_url),
+            chainhook_webhook_secret: None,
+            auth_jwt_secret: None,
+            webhook_body_limit: 32 * 1024 * 1024,
+            http_workers: 0,
+            writer_max_pending: 4_096,
+            writer_max_batch_events: 20_000,
+        }
+    }
+
+    pub fn writer_config(&self) -> WriterConfig {
+        WriterConfig {
+            max_pending_payloads: self.writer_max_pending.max(1),
+            max_batch_events: self.writer_max_batch_events.max(1),
+        }
+    }
+}

@@ -1,0 +1,114 @@
+//! Builds the application — store, actors, HTTP server — the same way for `serve` and
+//! for tests.
+
+use crate::actors::Supervisor;
+use crate::config::ServerConfig;
+use crate::routes;
+use crate::store::{Store, StoreError};
+use actix::prelude::*;
+use actix_web::{web, App, HttpServer};
+use std::net::TcpListener;
+
+/// What every request handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Store,
+    pub supervisor: Addr<Supervisor>,
+    pub webhook_secret: String,
+    pub webhook_body_limit: usize,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind { addr: String, source: std::io::Error },
+}
+
+pub struct Application {
+    port: u16,
+    host: String,
+    server: actix_web::dev::Server,
+    state: AppState,
+    secret_generated: bool,
+}
+
+impl Application {
+    /// Opens the store (migrating it), starts the actors and binds the listener. Must run
+    /// inside an actix system.
+    pub async fn build(config: ServerConfig) -> Result<Application, StartError> {
+        let store = Store::open(config.database.store_config()?).await?;
+        let head = store.head().await?;
+        let supervisor = Supervisor::new(store.clone(), config.writer_config(), head.head_seq).start();
+        let (webhook_secret, secret_generated) = match &config.chainhook_webhook_secret {
+            Some(s) if !s.is_empty() => (s.clone(), false),
+            _ => (generate_secret(), true),
+        };
+        let state = AppState {
+            store,
+            supervisor,
+            webhook_secret,
+            webhook_body_limit: config.webhook_body_limit,
+        };
+        let listener = TcpListener::bind(&config.bind_addr)
+            .map_err(|source| StartError::Bind { addr: config.bind_addr.clone(), source })?;
+        let local = listener
+            .local_addr()
+            .map_err(|source| StartError::Bind { addr: config.bind_addr.clone(), source })?;
+        let app_state = state.clone();
+        let mut server = HttpServer::new(move || {
+            App::new()
+                .app_data(web::Data::new(app_state.clone()))
+                .configure(routes::configure)
+        })
+        .listen(listener)
+        .map_err(|source| StartError::Bind { addr: config.bind_addr.clone(), source })?;
+        if config.http_workers > 0 {
+            server = server.workers(config.http_workers);
+        }
+        let server = server.disable_signals().run();
+        Ok(Application {
+            port: local.port(),
+            host: local.ip().to_string(),
+            server,
+            state,
+            secret_generated,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// The token Chainhook must send; generated when none was configured.
+    pub fn webhook_secret(&self) -> &str {
+        &self.state.webhook_secret
+    }
+
+    pub fn webhook_secret_generated(&self) -> bool {
+        self.secret_generated
+    }
+
+    /// A handle that stops the server gracefully.
+    pub fn handle(&self) -> actix_web::dev::ServerHandle {
+        self.server.handle()
+    }
+
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}
+
+/// 256 random bits, hex: two v4 UUIDs come from the OS's secure generator.
+fn generate_secret() -> String {
+    format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple())
+}

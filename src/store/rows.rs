@@ -21,7 +21,7 @@ pub(crate) struct LogRow {
 }
 
 #[derive(Debug, Clone, Insertable)]
-#[diesel(table_name = entry_addresses)]
+#[diesel(table_name = entry_addresses, treat_none_as_default_value = false)]
 pub(crate) struct AddressRow {
     pub address: String,
     pub seq: i64,
@@ -38,7 +38,7 @@ pub(crate) struct BlockRow {
 }
 
 #[derive(Debug, Clone, Insertable, Queryable, Selectable)]
-#[diesel(table_name = canonical_events)]
+#[diesel(table_name = canonical_events, treat_none_as_default_value = false)]
 pub(crate) struct CanonicalRow {
     pub block_hash: String,
     pub tx_index: i32,

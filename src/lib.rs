@@ -14,6 +14,7 @@
 //! - [`startup`]: builds store, actors and server alike for `serve` and for tests.
 //! - [`config`]: settings from flags and environment; [`cli`]: the commands.
 //! - [`telemetry`]: structured logs.
+//! - [`synth`]: Chainhook payloads built in code (tests, benchmarks).
 
 pub mod actors;
 pub mod chainhook;
@@ -23,4 +24,5 @@ pub mod model;
 pub mod routes;
 pub mod startup;
 pub mod store;
+pub mod synth;
 pub mod telemetry;

@@ -1,0 +1,125 @@
+//! Chainhook payloads built in code, for tests, benchmarks and demos that must not depend
+//! on fixture files. They have the shape of real Chainhook v1 Stacks `http_post` bodies.
+
+use serde_json::{json, Value};
+
+/// A deterministic, well-formed index block hash for `(height, fork)`.
+pub fn block_hash(height: i64, fork: u32) -> String {
+    format!("0x{:016x}{:08x}{:040x}", height, fork, 0xb10c_u64)
+}
+
+/// A deterministic transaction hash.
+pub fn tx_hash(height: i64, fork: u32, tx_index: usize) -> String {
+    format!("0x{:016x}{:08x}{:08x}{:032x}", height, fork, tx_index, 0x7e_u64)
+}
+
+/// A valid testnet standard principal (c32check) per small number, for affected addresses.
+pub fn address(n: usize) -> &'static str {
+    const ADDRESSES: [&str; 4] = [
+        "ST1248190BE9SM0HG64ZXWD0EF4J60T1MDWQWZ3EH",
+        "ST1PQHQKV0RJXZFY1DGX8MNSNYVE3VGZJSRTPGZGM",
+        "ST1SJ3DTE5DN7X54YDH5D64R3BCB6A2AG2ZQ8YPD5",
+        "ST2CY5V39NHDPWSXMW9QDT3HC3GD6Q6XX4CFRK9AG",
+    ];
+    ADDRESSES[n % ADDRESSES.len()]
+}
+
+/// A contract the synthetic print events come from.
+pub const CONTRACT: &str = "ST1PQHQKV0RJXZFY1DGX8MNSNYVE3VGZJSRTPGZGM.timebank-foundation";
+
+/// An STXTransferEvent receipt event.
+pub fn stx_transfer(sender: &str, recipient: &str, amount: u64) -> Value {
+    json!({"type": "STXTransferEvent",
+           "data": {"sender": sender, "recipient": recipient, "amount": amount.to_string()}})
+}
+
+/// A print event whose value is already decoded (`decode_clarity_values: true`).
+pub fn print_event(contract: &str, value: Value) -> Value {
+    json!({"type": "SmartContractEvent",
+           "data": {"contract_identifier": contract, "topic": "print", "value": value}})
+}
+
+/// A transaction with the given receipt events, calling `contract` when given.
+pub fn transaction(height: i64, fork: u32, tx_index: usize, sender: &str, contract: Option<&str>, events: Vec<Value>) -> Value {
+    let kind = match contract {
+        Some(c) => json!({"type": "ContractCall", "data": {"contract_identifier": c, "method": "run", "args": []}}),
+        None => json!({"type": "NativeTokenTransfer"}),
+    };
+    let events: Vec<Value> = events
+        .into_iter()
+        .enumerate()
+        .map(|(i, mut e)| {
+            e["position"] = json!({"index": i});
+            e
+        })
+        .collect();
+    json!({
+        "transaction_identifier": {"hash": tx_hash(height, fork, tx_index)},
+        "operations": [],
+        "metadata": {
+            "success": true, "sender": sender, "fee": 180, "nonce": tx_index,
+            "kind": kind, "position": {"index": tx_index}, "result": "(ok true)",
+            "receipt": {"events": events, "mutated_assets_radius": [], "mutated_contracts_radius": [],
+                        "contract_calls_stack": []},
+            "description": "synthetic", "raw_tx": "0x00", "execution_cost": null, "proof": null
+        }
+    })
+}
+
+/// A block at `height` on fork `fork` whose parent is `(height - 1, parent_fork)`.
+pub fn block(height: i64, fork: u32, parent_fork: u32, transactions: Vec<Value>) -> Value {
+    json!({
+        "block_identifier": {"hash": block_hash(height, fork), "index": height},
+        "parent_block_identifier": {"hash": block_hash(height - 1, parent_fork), "index": height - 1},
+        "timestamp": 1_700_000_000 + height,
+        "metadata": {"bitcoin_anchor_block_identifier": {"hash": "0x00", "index": 1}, "pox_cycle_index": 1,
+                     "pox_cycle_length": 20, "pox_cycle_position": 1, "confirm_microblock_identifier": null,
+                     "stacks_block_hash": "0x00"},
+        "transactions": transactions
+    })
+}
+
+/// A block with `n` STX transfer events, 10 per transaction, rotating senders.
+pub fn block_with_transfers(height: i64, fork: u32, parent_fork: u32, n: usize) -> Value {
+    let txs = (0..n.div_ceil(10))
+        .map(|t| {
+            let count = (n - t * 10).min(10);
+            let events = (0..count)
+                .map(|i| stx_transfer(address(t + i), address(t + i + 1), (height as u64) * 1000 + i as u64))
+                .collect();
+            transaction(height, fork, t, address(t), None, events)
+        })
+        .collect();
+    block(height, fork, parent_fork, txs)
+}
+
+/// A Chainhook payload: `rollback` blocks newest first, `apply` blocks oldest first.
+pub fn payload(apply: Vec<Value>, rollback: Vec<Value>) -> Value {
+    json!({
+        "apply": apply,
+        "rollback": rollback,
+        "chainhook": {"uuid": "00000000-0000-4000-8000-000000000000", "is_streaming_blocks": true,
+                      "predicate": {"scope": "block_height", "higher_than": 0}}
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::chainhook::{is_principal, parse_payload};
+
+    #[test]
+    fn synthetic_payloads_parse_like_real_ones() {
+        let body = payload(vec![block_with_transfers(5, 0, 0, 25)], vec![]);
+        let parsed = parse_payload(body.to_string().as_bytes()).expect("synthetic payload parses");
+        assert_eq!(parsed.apply.len(), 1);
+        let block = &parsed.apply[0];
+        assert_eq!(block.hash, block_hash(5, 0));
+        assert_eq!(block.events.len(), 25);
+        assert_eq!(block.events[24].tx_index, 2);
+        assert_eq!(block.events[24].event_index, 4);
+        for n in 0..4 {
+            assert!(is_principal(address(n)), "{} is a valid principal", address(n));
+        }
+    }
+}

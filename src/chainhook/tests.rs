@@ -62,10 +62,21 @@ fn block_fields_and_order() {
     let parsed = parse(&p).unwrap();
     assert_eq!(parsed.apply.len(), 1);
     let b = &parsed.apply[0];
-    assert_eq!((b.hash.as_str(), b.height, b.timestamp), ("0xb1", 7, 1700000000));
+    assert_eq!(
+        (b.hash.as_str(), b.height, b.timestamp),
+        ("0xb1", 7, 1700000000)
+    );
     assert_eq!(b.parent_hash.as_deref(), Some("0xb0"));
     let r = &parsed.rollback[0];
-    assert_eq!((r.hash.as_str(), r.height, r.timestamp, r.parent_hash.as_deref()), ("0xr", 3, -5, None));
+    assert_eq!(
+        (
+            r.hash.as_str(),
+            r.height,
+            r.timestamp,
+            r.parent_hash.as_deref()
+        ),
+        ("0xr", 3, -5, None)
+    );
 }
 
 #[test]
@@ -102,13 +113,21 @@ fn undecodable_hex_is_kept_with_decode_error() {
             "contract_identifier": CONTRACT, "topic": "print", "raw_value": bad}}));
         assert_eq!(e.data["value"], Value::Null, "{bad}");
         assert_eq!(e.data["rawValue"], json!(bad));
-        assert!(e.data["decodeError"].as_str().is_some_and(|m| !m.is_empty()), "{bad}");
+        assert!(
+            e.data["decodeError"]
+                .as_str()
+                .is_some_and(|m| !m.is_empty()),
+            "{bad}"
+        );
     }
     let e = single_event(json!({"type": "DataMapInsertEvent", "data": {
         "contract_identifier": CONTRACT, "map": "m", "raw_inserted_key": "0x0f",
         "raw_inserted_value": 5}}));
     let msg = e.data["decodeError"].as_str().unwrap();
-    assert!(msg.contains("inserted_key: ") && msg.contains("inserted_value: "), "{msg}");
+    assert!(
+        msg.contains("inserted_key: ") && msg.contains("inserted_value: "),
+        "{msg}"
+    );
     assert_eq!(e.data["rawInsertedValue"], json!(5));
 }
 
@@ -122,14 +141,20 @@ fn raw_nft_event_is_renamed_like_chainhook_decodes_it() {
         "asset_class_identifier": class, "asset_identifier": 5, "recipient": SENDER}}));
     assert_eq!(raw.data["asset_class_identifier"], json!(class));
     assert_eq!(raw.data["asset_identifier"], json!(5));
-    assert_eq!(raw.data["rawValue"], json!("0x0100000000000000000000000000000005"));
+    assert_eq!(
+        raw.data["rawValue"],
+        json!("0x0100000000000000000000000000000005")
+    );
     assert!(raw.data.get("value").is_none());
     for e in [&raw, &decoded] {
         assert_eq!(e.event_type, EventType::NftMintEvent);
         assert_eq!(e.contract_id.as_deref(), Some(CONTRACT));
         assert_eq!(e.affected_addresses, vec![SENDER, OTHER]);
     }
-    assert_eq!(raw.data["asset_identifier"], decoded.data["asset_identifier"]);
+    assert_eq!(
+        raw.data["asset_identifier"],
+        decoded.data["asset_identifier"]
+    );
 }
 
 #[test]
@@ -141,14 +166,26 @@ fn data_map_and_var_events_decode_every_field() {
     assert_eq!(e.event_type, EventType::DataMapUpdateEvent);
     assert_eq!(e.data["key"], json!(SENDER));
     assert_eq!(e.data["new_value"], json!(9));
-    assert_eq!(e.data["rawKey"], json!("0x051a444405205b939a0230313fde340e79246068346f"));
-    assert_eq!(e.data["rawNewValue"], json!("0x0100000000000000000000000000000009"));
+    assert_eq!(
+        e.data["rawKey"],
+        json!("0x051a444405205b939a0230313fde340e79246068346f")
+    );
+    assert_eq!(
+        e.data["rawNewValue"],
+        json!("0x0100000000000000000000000000000009")
+    );
     assert_eq!(e.affected_addresses, vec![OTHER, SENDER]);
     assert_eq!(e.contract_id.as_deref(), Some(CONTRACT));
 
     let e = single_event(json!({"type": "DataMapDeleteEvent", "data": {
         "contract_identifier": CONTRACT, "map": "m", "raw_deleted_key": "0x04"}}));
-    assert_eq!((e.data["deleted_key"].clone(), e.data["rawDeletedKey"].clone()), (json!(false), json!("0x04")));
+    assert_eq!(
+        (
+            e.data["deleted_key"].clone(),
+            e.data["rawDeletedKey"].clone()
+        ),
+        (json!(false), json!("0x04"))
+    );
     let e = single_event(json!({"type": "DataVarSetEvent", "data": {
         "contract_identifier": CONTRACT, "var": "v", "raw_new_value": "0x09"}}));
     assert_eq!(e.event_type, EventType::DataVarSetEvent);
@@ -156,7 +193,13 @@ fn data_map_and_var_events_decode_every_field() {
     let e = single_event(json!({"type": "DataMapInsertEvent", "data": {
         "contract_identifier": CONTRACT, "map": "m", "raw_inserted_key": "0x03",
         "raw_inserted_value": "0x0d000000026869"}}));
-    assert_eq!((e.data["inserted_key"].clone(), e.data["inserted_value"].clone()), (json!(true), json!("hi")));
+    assert_eq!(
+        (
+            e.data["inserted_key"].clone(),
+            e.data["inserted_value"].clone()
+        ),
+        (json!(true), json!("hi"))
+    );
 }
 
 #[test]
@@ -178,7 +221,11 @@ fn every_event_type_maps() {
         ("DataMapDeleteEvent", EventType::DataMapDeleteEvent),
     ];
     for (name, expected) in cases {
-        assert_eq!(single_event(json!({"type": name, "data": {}})).event_type, expected, "{name}");
+        assert_eq!(
+            single_event(json!({"type": name, "data": {}})).event_type,
+            expected,
+            "{name}"
+        );
     }
 }
 
@@ -189,8 +236,10 @@ fn stx_contract_id_is_the_called_contract() {
     assert_eq!(e.contract_id.as_deref(), Some(CONTRACT));
     assert_eq!(e.affected_addresses, vec![SENDER, OTHER]);
 
-    let mut t = tx(json!([{"type": "STXTransferEvent", "data": {"sender": SENDER,
-        "recipient": OTHER, "amount": "5"}}]));
+    let mut t = tx(
+        json!([{"type": "STXTransferEvent", "data": {"sender": SENDER,
+        "recipient": OTHER, "amount": "5"}}]),
+    );
     t["metadata"]["kind"] = json!({"type": "NativeTokenTransfer"});
     let p = parse(&payload(json!([block(json!([t]))]))).unwrap();
     assert_eq!(p.apply[0].events[0].contract_id, None);
@@ -219,7 +268,10 @@ fn decoded_values_only_count_checksummed_principals() {
             "a": "ST1248190BE9SM0HG64ZXWD0EF4J60T1MDWQWZ3EJ",
             "b": ["hello", format!("{SENDER}.pool"), {"c": SENDER}],
             "d": format!("{CONTRACT}::tok")}}}));
-    assert_eq!(e.affected_addresses, vec![OTHER.to_string(), format!("{SENDER}.pool"), SENDER.into()]);
+    assert_eq!(
+        e.affected_addresses,
+        vec![OTHER.to_string(), format!("{SENDER}.pool"), SENDER.into()]
+    );
 }
 
 #[test]
@@ -234,7 +286,11 @@ fn missing_positions_fall_back_to_array_order() {
     let mut t2 = tx(json!([ev(None), {"type": "STXMintEvent", "data": {}, "position": {}}]));
     t2["metadata"]["position"] = Value::Null;
     let p = parse(&payload(json!([block(json!([t0, t1, t2]))]))).unwrap();
-    let got: Vec<(i32, i32)> = p.apply[0].events.iter().map(|e| (e.tx_index, e.event_index)).collect();
+    let got: Vec<(i32, i32)> = p.apply[0]
+        .events
+        .iter()
+        .map(|e| (e.tx_index, e.event_index))
+        .collect();
     assert_eq!(got, vec![(4, 0), (4, 1), (4, 9), (1, 0), (2, 0), (2, 1)]);
 }
 
@@ -256,7 +312,13 @@ fn assert_shape_error(v: &Value, path: &str) {
 
 #[test]
 fn not_json_is_invalid_json() {
-    for body in [&b"hello"[..], b"", b"{\"apply\": [", b"{\"apply\": [], \"rollback\": []} x", b"\xff\xfe"] {
+    for body in [
+        &b"hello"[..],
+        b"",
+        b"{\"apply\": [",
+        b"{\"apply\": [], \"rollback\": []} x",
+        b"\xff\xfe",
+    ] {
         let e = parse_payload(body).unwrap_err();
         assert_eq!((e.code, e.path.as_str()), (INVALID_JSON, ""), "{body:?}");
         assert!(e.message.contains("line"), "{}", e.message);
@@ -304,13 +366,19 @@ fn block_shape_errors() {
     b.as_object_mut().unwrap().remove("timestamp");
     assert_shape_error(&payload(json!([block(json!([])), b])), "apply[1].timestamp");
     let mut b = block(json!([]));
-    b["block_identifier"].as_object_mut().unwrap().remove("hash");
+    b["block_identifier"]
+        .as_object_mut()
+        .unwrap()
+        .remove("hash");
     assert_shape_error(&payload(json!([b])), "apply[0].block_identifier.hash");
     let mut b = block(json!({}));
     assert_shape_error(&payload(json!([b.clone()])), "apply[0].transactions");
     b["transactions"] = json!([]);
     b["parent_block_identifier"] = json!({"hash": 3});
-    assert_shape_error(&payload(json!([b])), "apply[0].parent_block_identifier.hash");
+    assert_shape_error(
+        &payload(json!([b])),
+        "apply[0].parent_block_identifier.hash",
+    );
 }
 
 #[test]
@@ -323,16 +391,27 @@ fn transaction_shape_errors() {
     };
     let base = "apply[0].transactions[2]";
     assert_shape_error(
-        &with(&|t| { t["metadata"].as_object_mut().unwrap().remove("success"); }),
+        &with(&|t| {
+            t["metadata"].as_object_mut().unwrap().remove("success");
+        }),
         &format!("{base}.metadata.success"),
     );
-    assert_shape_error(&with(&|t| t["metadata"]["success"] = json!("true")), &format!("{base}.metadata.success"));
+    assert_shape_error(
+        &with(&|t| t["metadata"]["success"] = json!("true")),
+        &format!("{base}.metadata.success"),
+    );
     assert_shape_error(
         &with(&|t| t["transaction_identifier"] = json!({"hash": null})),
         &format!("{base}.transaction_identifier.hash"),
     );
-    assert_shape_error(&with(&|t| t["metadata"]["receipt"] = json!({})), &format!("{base}.metadata.receipt.events"));
-    assert_shape_error(&with(&|t| t["metadata"]["sender"] = json!(1)), &format!("{base}.metadata.sender"));
+    assert_shape_error(
+        &with(&|t| t["metadata"]["receipt"] = json!({})),
+        &format!("{base}.metadata.receipt.events"),
+    );
+    assert_shape_error(
+        &with(&|t| t["metadata"]["sender"] = json!(1)),
+        &format!("{base}.metadata.sender"),
+    );
     assert_shape_error(
         &with(&|t| t["metadata"]["position"] = json!({"index": -2})),
         &format!("{base}.metadata.position.index"),
@@ -345,13 +424,29 @@ fn transaction_shape_errors() {
 
 #[test]
 fn event_shape_errors() {
-    let with_event = |ev: Value| payload(json!([block(json!([tx(json!([{"type": "STXMintEvent", "data": {}}, ev]))]))]));
+    let with_event = |ev: Value| {
+        payload(json!([block(json!([tx(
+            json!([{"type": "STXMintEvent", "data": {}}, ev])
+        )]))]))
+    };
     let base = "apply[0].transactions[0].metadata.receipt.events[1]";
-    assert_shape_error(&with_event(json!({"type": "MysteryEvent", "data": {}})), &format!("{base}.type"));
+    assert_shape_error(
+        &with_event(json!({"type": "MysteryEvent", "data": {}})),
+        &format!("{base}.type"),
+    );
     assert_shape_error(&with_event(json!({"data": {}})), &format!("{base}.type"));
-    assert_shape_error(&with_event(json!({"type": 3, "data": {}})), &format!("{base}.type"));
-    assert_shape_error(&with_event(json!({"type": "STXMintEvent"})), &format!("{base}.data"));
-    assert_shape_error(&with_event(json!({"type": "STXMintEvent", "data": "x"})), &format!("{base}.data"));
+    assert_shape_error(
+        &with_event(json!({"type": 3, "data": {}})),
+        &format!("{base}.type"),
+    );
+    assert_shape_error(
+        &with_event(json!({"type": "STXMintEvent"})),
+        &format!("{base}.data"),
+    );
+    assert_shape_error(
+        &with_event(json!({"type": "STXMintEvent", "data": "x"})),
+        &format!("{base}.data"),
+    );
     assert_shape_error(
         &with_event(json!({"type": "STXMintEvent", "data": {}, "position": {"index": "0"}})),
         &format!("{base}.position.index"),

@@ -60,12 +60,21 @@ pub fn decode_hex(hex_str: &str) -> Result<Decoded, ClarityError> {
 
 /// Decodes exactly one consensus-serialised Clarity value; trailing bytes are an error.
 pub fn decode(bytes: &[u8]) -> Result<Decoded, ClarityError> {
-    let mut reader = Reader { bytes, pos: 0, principals: Vec::new() };
+    let mut reader = Reader {
+        bytes,
+        pos: 0,
+        principals: Vec::new(),
+    };
     let json = reader.value(0)?;
     if reader.pos != bytes.len() {
-        return Err(ClarityError::TrailingBytes { len: bytes.len() - reader.pos });
+        return Err(ClarityError::TrailingBytes {
+            len: bytes.len() - reader.pos,
+        });
     }
-    Ok(Decoded { json, principals: reader.principals })
+    Ok(Decoded {
+        json,
+        principals: reader.principals,
+    })
 }
 
 struct Reader<'a> {
@@ -175,7 +184,9 @@ impl<'a> Reader<'a> {
                 let bytes = self.take(len)?;
                 // Clarity admits only printable ASCII and whitespace in string-ascii.
                 if let Some(i) = bytes.iter().position(|b| {
-                    !(b.is_ascii_alphanumeric() || b.is_ascii_punctuation() || b.is_ascii_whitespace())
+                    !(b.is_ascii_alphanumeric()
+                        || b.is_ascii_punctuation()
+                        || b.is_ascii_whitespace())
                 }) {
                     return Err(ClarityError::InvalidAscii(at + i));
                 }
@@ -188,7 +199,12 @@ impl<'a> Reader<'a> {
                     .map_err(|e| ClarityError::InvalidUtf8(at + e.valid_up_to()))?;
                 Value::String(text.to_string())
             }
-            other => return Err(ClarityError::UnknownType { type_id: other, offset }),
+            other => {
+                return Err(ClarityError::UnknownType {
+                    type_id: other,
+                    offset,
+                })
+            }
         })
     }
 
@@ -201,26 +217,32 @@ impl<'a> Reader<'a> {
     fn standard_principal(&mut self, offset: usize) -> Result<Principal, ClarityError> {
         let version = self.u8()?;
         let hash: [u8; HASH160_LEN] = self.array()?;
-        Principal::standard(version, &hash)
-            .map_err(|e| ClarityError::InvalidPrincipal { offset, reason: e.to_string() })
+        Principal::standard(version, &hash).map_err(|e| ClarityError::InvalidPrincipal {
+            offset,
+            reason: e.to_string(),
+        })
     }
 
     fn contract_principal(&mut self, offset: usize) -> Result<Principal, ClarityError> {
         let version = self.u8()?;
         let hash: [u8; HASH160_LEN] = self.array()?;
         let len = usize::from(self.u8()?);
-        let name = std::str::from_utf8(self.take(len)?).map_err(|_| {
-            ClarityError::InvalidPrincipal { offset, reason: "contract name is not UTF-8".into() }
-        })?;
-        Principal::contract(version, &hash, name)
-            .map_err(|e| ClarityError::InvalidPrincipal { offset, reason: e.to_string() })
+        let name =
+            std::str::from_utf8(self.take(len)?).map_err(|_| ClarityError::InvalidPrincipal {
+                offset,
+                reason: "contract name is not UTF-8".into(),
+            })?;
+        Principal::contract(version, &hash, name).map_err(|e| ClarityError::InvalidPrincipal {
+            offset,
+            reason: e.to_string(),
+        })
     }
 
     fn field_name(&mut self) -> Result<String, ClarityError> {
         let at = self.pos;
         let len = usize::from(self.u8()?);
-        let name = std::str::from_utf8(self.take(len)?)
-            .map_err(|_| ClarityError::InvalidFieldName(at))?;
+        let name =
+            std::str::from_utf8(self.take(len)?).map_err(|_| ClarityError::InvalidFieldName(at))?;
         if !is_clarity_name(name) {
             return Err(ClarityError::InvalidFieldName(at));
         }
@@ -247,7 +269,9 @@ fn is_clarity_name(name: &str) -> bool {
         [b'-' | b'+' | b'=' | b'/' | b'*'] | [b'<' | b'>'] | [b'<' | b'>', b'='] => true,
         [first, rest @ ..] => {
             first.is_ascii_alphabetic()
-                && rest.iter().all(|b| b.is_ascii_alphanumeric() || b"-_!?+<>=/*".contains(b))
+                && rest
+                    .iter()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_!?+<>=/*".contains(b))
         }
         [] => false,
     }

@@ -83,9 +83,12 @@ fn principals_are_c32_and_collected() {
 
 #[test]
 fn responses() {
-    assert_eq!(json_of("0x0703"), json!({"result": {"success": true, "value": true}}));
     assert_eq!(
-        json_of("0x080100000000000000000000000000000007de"),
+        json_of("0x0703"),
+        json!({"result": {"success": true, "value": true}})
+    );
+    assert_eq!(
+        json_of(&format!("0x0801{}07de", "0".repeat(28))),
         json!({"result": {"success": false, "value": 2014}})
     );
 }
@@ -94,7 +97,10 @@ fn responses() {
 fn lists_tuples_and_strings() {
     assert_eq!(json_of("0x0b000000020304"), json!([true, false]));
     assert_eq!(json_of("0x0b00000000"), json!([]));
-    assert_eq!(json_of("0x0c0000000201610301620409"), json!({"a": true, "b": false}));
+    assert_eq!(
+        json_of("0x0c00000002016103016204"),
+        json!({"a": true, "b": false})
+    );
     assert_eq!(json_of("0x0d000000026869"), json!("hi"));
     assert_eq!(json_of("0x0d00000000"), json!(""));
     assert_eq!(json_of("0x0e00000004f09f8cbe"), json!("\u{1F33E}"));
@@ -173,11 +179,23 @@ fn trailing_bytes_are_an_error() {
 
 #[test]
 fn unknown_type_and_bad_hex() {
-    assert_eq!(dec("0x0f"), Err(ClarityError::UnknownType { type_id: 0x0f, offset: 0 }));
-    assert_eq!(dec("0x0b0000000103ff").unwrap_err(), ClarityError::TrailingBytes { len: 1 });
+    assert_eq!(
+        dec("0x0f"),
+        Err(ClarityError::UnknownType {
+            type_id: 0x0f,
+            offset: 0
+        })
+    );
+    assert_eq!(
+        dec("0x0b0000000103ff").unwrap_err(),
+        ClarityError::TrailingBytes { len: 1 }
+    );
     assert_eq!(
         dec("0x0b00000002031f"),
-        Err(ClarityError::UnknownType { type_id: 0x1f, offset: 6 })
+        Err(ClarityError::UnknownType {
+            type_id: 0x1f,
+            offset: 6
+        })
     );
     assert!(matches!(dec("0xzz"), Err(ClarityError::InvalidHex(_))));
     assert!(matches!(dec("0x030"), Err(ClarityError::InvalidHex(_))));
@@ -200,27 +218,45 @@ fn depth_is_bounded() {
 
 #[test]
 fn huge_lengths_do_not_allocate() {
-    for h in ["0x0bffffffff03", "0x02ffffffff00", "0x0cffffffff", "0x0dffffffff", "0x0effffffff"] {
+    for h in [
+        "0x0bffffffff03",
+        "0x02ffffffff00",
+        "0x0cffffffff",
+        "0x0dffffffff",
+        "0x0effffffff",
+    ] {
         assert!(matches!(dec(h), Err(ClarityError::UnexpectedEnd(_))), "{h}");
     }
 }
 
 #[test]
 fn invalid_strings_and_names() {
-    assert_eq!(dec("0x0d0000000168ff").unwrap_err(), ClarityError::TrailingBytes { len: 1 });
+    assert_eq!(
+        dec("0x0d0000000168ff").unwrap_err(),
+        ClarityError::TrailingBytes { len: 1 }
+    );
     assert_eq!(dec("0x0d0000000100"), Err(ClarityError::InvalidAscii(5)));
     assert_eq!(dec("0x0d00000001ff"), Err(ClarityError::InvalidAscii(5)));
     assert_eq!(dec("0x0e00000002c328"), Err(ClarityError::InvalidUtf8(5)));
     // Field name starting with a digit.
-    assert_eq!(dec("0x0c00000001013103"), Err(ClarityError::InvalidFieldName(5)));
+    assert_eq!(
+        dec("0x0c00000001013103"),
+        Err(ClarityError::InvalidFieldName(5))
+    );
     // Empty field name.
-    assert_eq!(dec("0x0c00000001000303"), Err(ClarityError::InvalidFieldName(5)));
+    assert_eq!(
+        dec("0x0c00000001000303"),
+        Err(ClarityError::InvalidFieldName(5))
+    );
     assert_eq!(
         dec("0x0c0000000201610301610400"),
         Err(ClarityError::DuplicateField("a".into()))
     );
     // Single-symbol names Clarity allows.
-    assert_eq!(json_of("0x0c00000002012b03023c3d04"), json!({"+": true, "<=": false}));
+    assert_eq!(
+        json_of("0x0c00000002012b03023c3d04"),
+        json!({"+": true, "<=": false})
+    );
 }
 
 #[test]
@@ -253,7 +289,11 @@ fn arbitrary_bytes_never_panic() {
                 state ^= state << 13;
                 state ^= state >> 17;
                 state ^= state << 5;
-                bytes.push(if state & 0x100 == 0 { (state % 16) as u8 } else { (state >> 8) as u8 });
+                bytes.push(if state & 0x100 == 0 {
+                    (state % 16) as u8
+                } else {
+                    (state >> 8) as u8
+                });
             }
             let _ = decode(&bytes);
         }

@@ -101,7 +101,11 @@ fn normalize(data: &mut Map<String, Value>, is_nft: bool) -> Vec<String> {
         // In raw form an NFT event's `asset_identifier` holds the asset class and
         // `raw_value` the hex token id; decoded form calls them `asset_class_identifier`
         // and `asset_identifier`.
-        let target = if is_nft && raw_name == "raw_value" { "asset_identifier" } else { decoded_name };
+        let target = if is_nft && raw_name == "raw_value" {
+            "asset_identifier"
+        } else {
+            decoded_name
+        };
         let Some(raw) = data.remove(raw_name) else {
             if let Some(decoded) = data.get(target) {
                 collect_json_principals(decoded, &mut principals);
@@ -133,7 +137,11 @@ fn normalize(data: &mut Map<String, Value>, is_nft: bool) -> Vec<String> {
         let message = if let [(_, only)] = errors.as_slice() {
             only.clone()
         } else {
-            errors.iter().map(|(field, m)| format!("{field}: {m}")).collect::<Vec<_>>().join("; ")
+            errors
+                .iter()
+                .map(|(field, m)| format!("{field}: {m}"))
+                .collect::<Vec<_>>()
+                .join("; ")
         };
         data.insert("decodeError".into(), Value::String(message));
     }
@@ -146,7 +154,9 @@ fn collect_json_principals(value: &Value, out: &mut Vec<String>) {
     match value {
         Value::String(s) if is_principal(s) => out.push(s.clone()),
         Value::Array(items) => items.iter().for_each(|v| collect_json_principals(v, out)),
-        Value::Object(fields) => fields.values().for_each(|v| collect_json_principals(v, out)),
+        Value::Object(fields) => fields
+            .values()
+            .for_each(|v| collect_json_principals(v, out)),
         _ => {}
     }
 }
@@ -157,7 +167,11 @@ fn contract_id(
     tx: &TxContext<'_>,
 ) -> Option<String> {
     use ChainhookEventType as C;
-    let field = |name: &str| data.get(name).and_then(Value::as_str).filter(|s| !s.is_empty());
+    let field = |name: &str| {
+        data.get(name)
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+    };
     match kind {
         C::SmartContractEvent
         | C::DataVarSetEvent
@@ -191,9 +205,15 @@ fn affected_addresses(
     tx: &TxContext<'_>,
     value_principals: Vec<String>,
 ) -> Vec<String> {
-    let direct = ADDRESS_FIELDS.iter().filter_map(|f| data.get(*f).and_then(Value::as_str));
+    let direct = ADDRESS_FIELDS
+        .iter()
+        .filter_map(|f| data.get(*f).and_then(Value::as_str));
     let mut out: Vec<String> = Vec::new();
-    for address in direct.chain(tx.sender).map(str::to_string).chain(value_principals) {
+    for address in direct
+        .chain(tx.sender)
+        .map(str::to_string)
+        .chain(value_principals)
+    {
         // Events touch a handful of principals; a linear scan beats hashing here.
         if !address.is_empty() && !out.contains(&address) {
             out.push(address);

@@ -3,7 +3,7 @@
 //! # Layout
 //!
 //! - [`payload`]: serde shapes of the `http_post` body (what we require, nothing more).
-//! - [`events`]: one receipt event → one [`crate::model::NewEvent`].
+//! - `events`: one receipt event → one [`crate::model::NewEvent`].
 //! - [`clarity`]: Clarity consensus deserialisation of hex values to Chainhook's JSON.
 //! - [`principal`]: c32check addresses; [`is_principal`] for other modules.
 
@@ -37,7 +37,11 @@ pub struct PayloadError {
 
 impl PayloadError {
     fn invalid_payload(path: impl Into<String>, message: impl Into<String>) -> Self {
-        PayloadError { code: INVALID_PAYLOAD, path: path.into(), message: message.into() }
+        PayloadError {
+            code: INVALID_PAYLOAD,
+            path: path.into(),
+            message: message.into(),
+        }
     }
 }
 
@@ -45,7 +49,8 @@ impl PayloadError {
 ///
 /// Either every block parses or the whole body is rejected: the store applies a payload
 /// atomically, so a partial result would be meaningless. Clarity values that fail to
-/// decode are the one exception (see [`events::build_event`]).
+/// decode are the one exception: they are kept as hex with a `decodeError` in the event
+/// data, because Chainhook deregisters a predicate whose deliveries keep failing.
 pub fn parse_payload(body: &[u8]) -> Result<Payload, PayloadError> {
     // A syntax pass first, so that broken JSON is always `invalid_json`, even when the
     // typed pass below would have tripped over a wrong shape before reaching the break.
@@ -128,9 +133,16 @@ fn convert_transaction(
     path: &str,
     out: &mut Vec<NewEvent>,
 ) -> Result<(), PayloadError> {
-    let ChainhookTransaction { transaction_identifier, metadata } = tx;
+    let ChainhookTransaction {
+        transaction_identifier,
+        metadata,
+    } = tx;
     let declared = metadata.position.as_ref().and_then(|p| p.index);
-    let tx_index = index(declared, position, &format!("{path}.metadata.position.index"))?;
+    let tx_index = index(
+        declared,
+        position,
+        &format!("{path}.metadata.position.index"),
+    )?;
     let ctx = TxContext {
         tx_hash: &transaction_identifier.hash,
         tx_index,
@@ -154,10 +166,12 @@ fn index(declared: Option<u64>, fallback: usize, path: &str) -> Result<i32, Payl
         Some(n) => i32::try_from(n).ok(),
         None => i32::try_from(fallback).ok(),
     };
-    fits.ok_or_else(|| PayloadError::invalid_payload(path, "index does not fit in a signed 32-bit integer"))
+    fits.ok_or_else(|| {
+        PayloadError::invalid_payload(path, "index does not fit in a signed 32-bit integer")
+    })
 }
 
 #[cfg(test)]
-mod tests;
-#[cfg(test)]
 mod fixture_tests;
+#[cfg(test)]
+mod tests;

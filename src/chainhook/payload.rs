@@ -118,5 +118,8 @@ pub fn called_contract(kind: Option<&Value>) -> Option<&str> {
     if kind.get("type")?.as_str()? != "ContractCall" {
         return None;
     }
-    kind.get("data")?.get("contract_identifier")?.as_str().filter(|s| !s.is_empty())
+    kind.get("data")?
+        .get("contract_identifier")?
+        .as_str()
+        .filter(|s| !s.is_empty())
 }

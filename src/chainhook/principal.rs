@@ -40,7 +40,9 @@ pub fn is_contract_name(name: &str) -> bool {
         Some((first, rest)) => {
             bytes.len() <= MAX_CONTRACT_NAME_LEN
                 && first.is_ascii_alphabetic()
-                && rest.iter().all(|b| b.is_ascii_alphanumeric() || *b == b'-' || *b == b'_')
+                && rest
+                    .iter()
+                    .all(|b| b.is_ascii_alphanumeric() || *b == b'-' || *b == b'_')
         }
         None => false,
     }
@@ -143,27 +145,41 @@ mod tests {
         // Fixture 03: the `recipient` in arkadiko-dao's print is 0x16 + this hash, minted to
         // the transaction sender.
         let h = hash("3936cedf1ddb6bc1aa6f243772cab048c586a18b");
-        assert_eq!(encode_address(22, &h).unwrap(), "SPWKDKPZ3QDPQGDADWJ3EWPAP14CB1N1HDQ897W5");
+        assert_eq!(
+            encode_address(22, &h).unwrap(),
+            "SPWKDKPZ3QDPQGDADWJ3EWPAP14CB1N1HDQ897W5"
+        );
     }
 
     #[test]
     fn zero_hash_boot_address() {
         let h = [0u8; HASH160_LEN];
-        assert_eq!(encode_address(26, &h).unwrap(), "ST000000000000000000002AMW42H");
-        assert_eq!(encode_address(22, &h).unwrap(), "SP000000000000000000002Q6VF78");
+        assert_eq!(
+            encode_address(26, &h).unwrap(),
+            "ST000000000000000000002AMW42H"
+        );
+        assert_eq!(
+            encode_address(22, &h).unwrap(),
+            "SP000000000000000000002Q6VF78"
+        );
         assert!(is_principal("ST000000000000000000002AMW42H.bns"));
     }
 
     #[test]
     fn version_32_is_rejected() {
-        assert_eq!(encode_address(32, &[0; 20]), Err(PrincipalError::InvalidVersion(32)));
+        assert_eq!(
+            encode_address(32, &[0; 20]),
+            Err(PrincipalError::InvalidVersion(32))
+        );
     }
 
     #[test]
     fn contract_principal_checks_name() {
         let h = hash("444405205b939a0230313fde340e79246068346f");
         assert_eq!(
-            Principal::contract(0x1a, &h, "my-contract_v2").unwrap().to_string(),
+            Principal::contract(0x1a, &h, "my-contract_v2")
+                .unwrap()
+                .to_string(),
             "ST1248190BE9SM0HG64ZXWD0EF4J60T1MDWQWZ3EH.my-contract_v2"
         );
         assert!(Principal::contract(0x1a, &h, "1bad").is_err());
@@ -223,6 +239,21 @@ mod tests {
             s.push(c);
             let _ = is_principal(&s);
             let _ = is_principal(&s.replace('P', "T"));
+        }
+        // Pseudo-random strings over the c32 alphabet (plus aliases) of every short length.
+        let chars = b"0123456789ABCDEFGHJKMNPQRSTVWXYZOILoil";
+        let mut state: u32 = 0x9e37_79b9;
+        for len in 0..48 {
+            for _ in 0..300 {
+                let mut s = String::from(["SP", "ST", "SM", "SN"][(state % 4) as usize]);
+                for _ in 0..len {
+                    state ^= state << 13;
+                    state ^= state >> 17;
+                    state ^= state << 5;
+                    s.push(chars[(state as usize) % chars.len()] as char);
+                }
+                let _ = is_principal(&s);
+            }
         }
         let mut zeros = String::from("ST");
         for _ in 0..45 {

@@ -119,8 +119,24 @@ pub struct Block {
     pub parent_hash: Option<String>,
     /// Block timestamp in seconds, as Chainhook sends it.
     pub timestamp: i64,
+    /// The delivered transactions, failed ones included (a failed transaction usually
+    /// has no receipt event, so this is where its `success: false` is kept).
+    pub transactions: Vec<TxSummary>,
     /// Receipt events of the delivered transactions, in transaction then receipt order.
     pub events: Vec<NewEvent>,
+}
+
+/// One delivered transaction, as the block entry of the log records it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TxSummary {
+    pub tx_hash: String,
+    pub tx_index: i32,
+    pub sender: Option<String>,
+    pub success: bool,
+    /// The Clarity repr of the result, e.g. `(err u2014)`.
+    pub result: Option<String>,
+    pub event_count: usize,
 }
 
 /// A receipt event before it is stored (no `seq` yet).

@@ -14,7 +14,7 @@ pub mod principal;
 
 pub use principal::is_principal;
 
-use crate::model::{Block, NewEvent, Payload};
+use crate::model::{Block, NewEvent, Payload, TxSummary};
 use events::{build_event, TxContext};
 use payload::{called_contract, ChainhookBlock, ChainhookPayload, ChainhookTransaction};
 
@@ -115,14 +115,16 @@ fn convert_block(block: ChainhookBlock, path: &str) -> Result<Block, PayloadErro
         )
     })?;
     let mut events = Vec::new();
+    let mut transactions = Vec::with_capacity(block.transactions.len());
     for (i, tx) in block.transactions.into_iter().enumerate() {
-        convert_transaction(tx, i, &format!("{path}.transactions[{i}]"), &mut events)?;
+        transactions.push(convert_transaction(tx, i, &format!("{path}.transactions[{i}]"), &mut events)?);
     }
     Ok(Block {
         hash: block.block_identifier.hash,
         height,
         parent_hash: block.parent_block_identifier.map(|p| p.hash),
         timestamp: block.timestamp,
+        transactions,
         events,
     })
 }
@@ -132,7 +134,7 @@ fn convert_transaction(
     position: usize,
     path: &str,
     out: &mut Vec<NewEvent>,
-) -> Result<(), PayloadError> {
+) -> Result<TxSummary, PayloadError> {
     let ChainhookTransaction {
         transaction_identifier,
         metadata,
@@ -150,13 +152,21 @@ fn convert_transaction(
         sender: metadata.sender.as_deref(),
         called_contract: called_contract(metadata.kind.as_ref()),
     };
+    let event_count = metadata.receipt.events.len();
     for (i, event) in metadata.receipt.events.into_iter().enumerate() {
         let declared = event.position.as_ref().and_then(|p| p.index);
         let event_path = format!("{path}.metadata.receipt.events[{i}].position.index");
         let event_index = index(declared, i, &event_path)?;
         out.push(build_event(&ctx, event, event_index));
     }
-    Ok(())
+    Ok(TxSummary {
+        tx_hash: transaction_identifier.hash.clone(),
+        tx_index,
+        sender: metadata.sender.clone(),
+        success: metadata.success,
+        result: metadata.result.as_ref().and_then(|r| r.as_str()).map(str::to_string),
+        event_count,
+    })
 }
 
 /// The payload's `position.index` when it has one, else the array position; both must fit

@@ -57,6 +57,10 @@ pub struct TransactionMetadata {
     /// operations…) and we only look inside a `ContractCall`.
     #[serde(default)]
     pub kind: Option<Value>,
+    /// The Clarity repr of the transaction's result, e.g. `(err u2014)`; kept as JSON so
+    /// an unexpected shape never rejects a payload.
+    #[serde(default)]
+    pub result: Option<Value>,
     pub receipt: Receipt,
 }
 

@@ -17,6 +17,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .route("/api/webhooks/chainhook", web::post().to(chainhook::receive))
     .route("/api/head", web::get().to(read::head))
     .route("/api/events", web::get().to(read::events))
+    .route("/api/blocks/{hash}", web::get().to(read::block))
     .route("/healthz", web::get().to(health::healthz))
     .route("/readyz", web::get().to(health::readyz));
 }

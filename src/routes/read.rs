@@ -13,6 +13,15 @@ pub async fn head(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> 
     Ok(HttpResponse::Ok().json(state.store.head().await?))
 }
 
+/// `GET /api/blocks/{hash}`: the block entry plus `"canonical"`.
+pub async fn block(state: web::Data<AppState>, hash: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    let (body, canonical) = state.store.block(&hash).await?.ok_or(ApiError::NotFound)?;
+    let open = body.strip_suffix('}').unwrap_or(&body);
+    Ok(HttpResponse::Ok()
+        .content_type("application/json")
+        .body(format!("{open},\"canonical\":{canonical}}}")))
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct EventsParams {

@@ -137,6 +137,7 @@ impl Planner {
                 let body = serde_json::json!({
                     "seq": seq, "blockHash": block.hash, "blockHeight": block.height,
                     "parentHash": block.parent_hash, "timestamp": block.timestamp,
+                    "transactions": block.transactions,
                 })
                 .to_string();
                 self.push_marker(seq, EntryKind::BlockApplied, &block.hash, block.height, body);

@@ -163,6 +163,32 @@ impl Store {
         rows.into_iter().map(entry_from_row).collect()
     }
 
+    /// The block entry (as committed when the block was last applied: hash, height,
+    /// parent, timestamp, delivered transactions with their `success`) and whether the
+    /// block is canonical now. `None` for a block never applied.
+    pub async fn block(&self, hash: &str) -> Result<Option<(String, bool)>, StoreError> {
+        with_conn!(self.inner, |c| {
+            let state: Option<(i64, bool)> = blocks::table
+                .filter(blocks::block_hash.eq(hash))
+                .select((blocks::block_height, blocks::canonical))
+                .first(c)
+                .await
+                .optional()?;
+            let Some((height, canonical)) = state else { return Ok(None) };
+            // The height index finds the block's entries without an index on the hash.
+            let body: Option<String> = log_entries::table
+                .filter(log_entries::block_height.eq(height))
+                .filter(log_entries::block_hash.eq(hash))
+                .filter(log_entries::kind.eq(EntryKind::BlockApplied as i16))
+                .order(log_entries::seq.desc())
+                .select(log_entries::body)
+                .first(c)
+                .await
+                .optional()?;
+            Ok(body.map(|b| (b, canonical)))
+        })
+    }
+
     /// The canonical view as the derived tables hold it now.
     pub async fn canonical_view(&self) -> Result<CanonicalView, StoreError> {
         let (blocks, events): (Vec<(String, i64, bool)>, Vec<(String, i32, i32, i64)>) =

@@ -69,6 +69,10 @@ pub struct ServerConfig {
     /// Events per group commit.
     #[arg(long, env = "WRITER_MAX_BATCH_EVENTS", default_value_t = 20_000)]
     pub writer_max_batch_events: usize,
+    /// JSON file mapping print events to entity changes (default: the built-in mapping,
+    /// see `projections::entities`).
+    #[arg(long, env = "ENTITY_MAPPING_FILE")]
+    pub entity_mapping: Option<std::path::PathBuf>,
 }
 
 impl ServerConfig {
@@ -83,6 +87,7 @@ impl ServerConfig {
             http_workers: 0,
             writer_max_pending: 4_096,
             writer_max_batch_events: 20_000,
+            entity_mapping: None,
         }
     }
 

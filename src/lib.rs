@@ -10,6 +10,8 @@
 //! - [`chainhook`]: Chainhook payload parsing and Clarity value decoding (pure, no I/O).
 //! - [`store`]: the append-only log on PostgreSQL or SQLite, and its read queries.
 //! - [`actors`]: the runtime topology — supervisor (router) and event-store writer.
+//! - [`projections`]: derived state (accounts, contracts, entities) folded from the log,
+//!   kept current by the projector and rebuilt by `replay`.
 //! - [`routes`]: HTTP entry points; [`routes::error`] maps failures to statuses.
 //! - [`startup`]: builds store, actors and server alike for `serve` and for tests.
 //! - [`config`]: settings from flags and environment; [`cli`]: the commands.
@@ -21,6 +23,7 @@ pub mod chainhook;
 pub mod cli;
 pub mod config;
 pub mod model;
+pub mod projections;
 pub mod routes;
 pub mod startup;
 pub mod store;

@@ -22,6 +22,8 @@ pub struct AppState {
 pub enum StartError {
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error(transparent)]
+    Projection(#[from] crate::projections::ProjectionError),
     #[error("cannot listen on {addr}: {source}")]
     Bind { addr: String, source: std::io::Error },
 }
@@ -32,6 +34,7 @@ pub struct Application {
     server: actix_web::dev::Server,
     state: AppState,
     secret_generated: bool,
+    _projector: Addr<crate::projections::Projector>,
 }
 
 impl Application {
@@ -41,6 +44,7 @@ impl Application {
         let store = Store::open(config.database.store_config()?).await?;
         let head = store.head().await?;
         let supervisor = Supervisor::new(store.clone(), config.writer_config(), head.head_seq).start();
+        let projector = crate::projections::projector::start(&config, store.url().clone(), supervisor.clone())?;
         let (webhook_secret, secret_generated) = match &config.chainhook_webhook_secret {
             Some(s) if !s.is_empty() => (s.clone(), false),
             _ => (generate_secret(), true),
@@ -74,6 +78,7 @@ impl Application {
             server,
             state,
             secret_generated,
+            _projector: projector,
         })
     }
 

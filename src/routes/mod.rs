@@ -4,6 +4,7 @@
 mod chainhook;
 pub mod error;
 mod health;
+mod projections;
 mod read;
 
 pub use error::ApiError;
@@ -19,5 +20,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .route("/api/events", web::get().to(read::events))
     .route("/api/blocks/{hash}", web::get().to(read::block))
     .route("/healthz", web::get().to(health::healthz))
-    .route("/readyz", web::get().to(health::readyz));
+    .route("/readyz", web::get().to(health::readyz))
+    .configure(projections::configure);
 }

@@ -7,7 +7,7 @@
 //! - Nothing here knows about actors or HTTP.
 
 pub mod append;
-mod connect;
+pub(crate) mod connect;
 pub mod entry;
 mod migrate;
 mod plan;
@@ -78,6 +78,11 @@ impl Store {
     /// Applies pending migrations (idempotent).
     pub async fn migrate(&self) -> Result<(), StoreError> {
         migrate::run(&self.inner).await
+    }
+
+    /// The pool, for read queries of other modules that own tables (projections).
+    pub(crate) fn inner(&self) -> &connect::Inner {
+        &self.inner
     }
 
     /// Opens the connection that appends. Only the event-store writer holds one.

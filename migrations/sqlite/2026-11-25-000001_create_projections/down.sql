@@ -1,0 +1,3 @@
+DROP TABLE projection_snapshots;
+DROP TABLE projection_rows;
+DROP TABLE projections;

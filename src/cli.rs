@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 mod events;
 mod ingest;
+pub mod replay;
 
 #[derive(Debug, Parser)]
 #[command(name = "timebank-realtime", version, about = "Chainhook → event log → WebSocket subscribers")]
@@ -34,6 +35,10 @@ pub enum Command {
     },
     /// Print stored events as JSON lines, filtered like `GET /api/events`.
     Events(events::EventsArgs),
+    /// Rebuild projections from the log into fresh generations, swapped in atomically.
+    Replay(replay::ReplayArgs),
+    /// Fill an empty store with synthetic events and time a replay of all projections.
+    BenchReplay(replay::BenchReplayArgs),
 }
 
 /// Runs the parsed command; the process exit code follows the result.
@@ -49,6 +54,8 @@ pub fn run(cli: Cli) -> anyhow_like::Result {
             }
             Command::Ingest { database, files, quiet } => ingest::run(database, files, quiet).await,
             Command::Events(args) => events::run(args).await,
+            Command::Replay(args) => replay::run(args).await,
+            Command::BenchReplay(args) => replay::bench(args).await,
         }
     })
 }

@@ -73,6 +73,9 @@ pub struct ServerConfig {
     /// see `projections::entities`).
     #[arg(long, env = "ENTITY_MAPPING_FILE")]
     pub entity_mapping: Option<std::path::PathBuf>,
+    /// Log entries a projection folds between two commits while catching up.
+    #[arg(long, env = "PROJECTION_FLUSH_EVERY", default_value_t = 50_000)]
+    pub projection_flush_every: i64,
 }
 
 impl ServerConfig {
@@ -88,6 +91,7 @@ impl ServerConfig {
             writer_max_pending: 4_096,
             writer_max_batch_events: 20_000,
             entity_mapping: None,
+            projection_flush_every: 50_000,
         }
     }
 

@@ -52,10 +52,16 @@ impl Projection for Contracts {
         let sign = input.direction.sign();
         let c = states.get_mut(contract)?;
         let t = e.event_type.as_str();
-        let n = c.counts.entry(t.to_string()).or_insert(0);
-        *n += sign;
-        if *n == 0 {
-            c.counts.remove(t);
+        match c.counts.get_mut(t) {
+            Some(n) => {
+                *n += sign;
+                if *n == 0 {
+                    c.counts.remove(t);
+                }
+            }
+            None => {
+                c.counts.insert(t.to_string(), sign);
+            }
         }
         bump(&mut c.heights, e.block_height, sign);
         c.last_seq = c.last_seq.max(input.seq);

@@ -48,7 +48,7 @@ macro_rules! on_db {
 
 /// A projection's row in `projections`.
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable, AsChangeset)]
-#[diesel(table_name = projections, treat_none_as_default_value = false)]
+#[diesel(table_name = projections, treat_none_as_default_value = false, treat_none_as_null = true)]
 pub struct Meta {
     pub name: String,
     pub code_version: i64,

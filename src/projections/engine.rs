@@ -223,6 +223,13 @@ impl Engine {
             let Some(start) = self.tracks.iter().filter(|t| t.enabled && t.cursor < to).map(|t| t.cursor).min() else {
                 break;
             };
+            // Stop at the next snapshot boundary, so snapshots land exactly on it.
+            let every = self.settings.snapshot_every;
+            let stop = if every > 0 && self.tracks.iter().any(|t| t.enabled && t.target == Target::Building) {
+                to.min((start / every + 1) * every)
+            } else {
+                to
+            };
             let page: Vec<RawEntry>;
             let entries: &[RawEntry] = match supplied {
                 Some(s) if s.first().is_some_and(|f| f.seq <= start + 1) => {
@@ -230,14 +237,14 @@ impl Engine {
                     &s[from..]
                 }
                 _ => {
-                    page = self.db.read_log(start, self.settings.page.min(to - start).max(1))?;
+                    page = self.db.read_log(start, self.settings.page.min(stop - start).max(1))?;
                     &page
                 }
             };
             if entries.is_empty() {
                 break; // the log ends before `to` (entries not visible yet): stop here
             }
-            let entries = &entries[..entries.partition_point(|e| e.seq <= to)];
+            let entries = &entries[..entries.partition_point(|e| e.seq <= stop)];
             self.fold(entries)?;
             since_flush += entries.len() as i64;
             let cursor = entries.last().map_or(start, |e| e.seq);

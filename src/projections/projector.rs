@@ -164,6 +164,7 @@ pub fn start(
     supervisor: Addr<Supervisor>,
 ) -> Result<Addr<Projector>, super::ProjectionError> {
     let mapping = EntityMapping::load(config.entity_mapping.as_deref())?;
-    let config = ProjectorConfig { url, mapping, settings: EngineSettings::default() };
+    let settings = EngineSettings { flush_every: config.projection_flush_every.max(1), ..EngineSettings::default() };
+    let config = ProjectorConfig { url, mapping, settings };
     Ok(Projector::new(config, supervisor).start())
 }

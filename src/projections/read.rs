@@ -73,3 +73,18 @@ pub async fn entity(store: &Store, kind: &str, id: &str) -> Result<Option<Value>
     let Some((seq, json)) = state(store, entities::NAME, &entities::key(kind, id)).await? else { return Ok(None) };
     Ok(entities::render(kind, id, &decode(&json)?, seq))
 }
+
+/// Every served state: (projection, key, state JSON), ordered. For tests and audits
+/// comparing a live state with a rebuilt one (generations differ, states must not).
+pub async fn dump(store: &Store) -> Result<Vec<(String, String, String)>, StoreError> {
+    Ok(with_conn!(store.inner(), |c| projection_rows::table
+        .inner_join(
+            projections::table.on(projections::name
+                .eq(projection_rows::projection)
+                .and(projections::active_generation.eq(projection_rows::generation))),
+        )
+        .order((projection_rows::projection, projection_rows::key))
+        .select((projection_rows::projection, projection_rows::key, projection_rows::value))
+        .load(c)
+        .await?))
+}

@@ -98,7 +98,7 @@ pub async fn replay(args: ReplayArgs) -> std::result::Result<RebuildReport, supe
     std::thread::Builder::new().name("replay".into()).spawn(move || {
         let result = (|| {
             let db = Db::open(&url, busy)?;
-            let mut engine = Engine::new(db, builtin(mapping), settings);
+            let mut engine = Engine::new(db, builtin(mapping), settings).with_prefetch(url.clone());
             let bar = if quiet { ProgressBar::hidden() } else { ProgressBar::new(0) };
             bar.set_style(
                 ProgressStyle::with_template("replay {bar:40} {pos}/{len} seq ({per_sec}, {eta})")

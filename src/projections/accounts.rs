@@ -36,9 +36,9 @@ pub struct Account {
     /// asset class → token id → how many times held (1 normally).
     #[serde(default)]
     pub nft: BTreeMap<String, BTreeMap<String, i64>>,
-    /// block height → applied events touching the principal there.
+    /// Applied events touching the principal, per block height.
     #[serde(default)]
-    pub heights: BTreeMap<i64, i64>,
+    pub heights: Heights,
     #[serde(default)]
     pub events: i64,
 }
@@ -66,14 +66,17 @@ impl Projection for Accounts {
         for address in e.affected_addresses.iter().filter(|a| !a.is_empty()) {
             let a = states.get_mut(address)?;
             a.events += sign;
-            bump(&mut a.heights, e.block_height, sign);
+            a.heights.bump(e.block_height, sign);
         }
         if !e.success {
             return Ok(());
         }
         let undo = input.direction == Direction::Undo;
         let d = &e.data;
-        let amount = || d.amount.as_ref().map(scalar_text).and_then(|s| s.parse::<Amount>().ok());
+        let amount = || match d.amount.as_ref()? {
+            Value::String(s) => s.parse::<Amount>().ok(),
+            other => other.to_string().parse::<Amount>().ok(),
+        };
         match e.event_type {
             EventType::StxTransferEvent | EventType::StxMintEvent | EventType::StxBurnEvent => {
                 let Some(amount) = amount() else { return Ok(()) };
@@ -129,11 +132,44 @@ fn recipient(e: &EventView) -> Option<&str> {
     }
 }
 
-pub(crate) fn bump(map: &mut BTreeMap<i64, i64>, key: i64, by: i64) {
-    let n = map.entry(key).or_insert(0);
-    *n += by;
-    if *n == 0 {
-        map.remove(&key);
+/// A count per block height, zero counts left out, sorted by height.
+///
+/// A sorted vector rather than a tree: heights arrive mostly in increasing order, so the
+/// common case is bumping the last entry or pushing one, on memory that stays compact —
+/// the replay's hot loop touches thousands of these.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Heights(Vec<(i64, i64)>);
+
+impl Heights {
+    pub fn bump(&mut self, height: i64, by: i64) {
+        let v = &mut self.0;
+        let i = match v.last() {
+            Some(last) if last.0 == height => v.len() - 1,
+            Some(last) if last.0 > height => match v.binary_search_by_key(&height, |e| e.0) {
+                Ok(i) => i,
+                Err(i) => {
+                    v.insert(i, (height, 0));
+                    i
+                }
+            },
+            _ => {
+                v.push((height, 0));
+                v.len() - 1
+            }
+        };
+        v[i].1 += by;
+        if v[i].1 == 0 {
+            v.remove(i);
+        }
+    }
+
+    pub fn first(&self) -> Option<i64> {
+        self.0.first().map(|e| e.0)
+    }
+
+    pub fn last(&self) -> Option<i64> {
+        self.0.last().map(|e| e.0)
     }
 }
 
@@ -176,8 +212,8 @@ pub fn render(principal: &str, a: &Account, seq: i64) -> Option<Value> {
         "stxBalanceChange": a.stx.to_string(),
         "fungibleTokens": fts,
         "nfts": nfts,
-        "firstActivityHeight": a.heights.keys().next(),
-        "lastActivityHeight": a.heights.keys().next_back(),
+        "firstActivityHeight": a.heights.first(),
+        "lastActivityHeight": a.heights.last(),
         "eventCount": a.events,
         "seq": seq,
     }))

@@ -8,7 +8,7 @@
 //!
 //! A contract whose every event was undone has no state (and answers 404).
 
-use super::accounts::bump;
+use super::accounts::Heights;
 use super::input::Input;
 use super::state::{Projection, States};
 use super::ProjectionError;
@@ -24,7 +24,7 @@ pub struct Contract {
     #[serde(default)]
     pub counts: BTreeMap<String, i64>,
     #[serde(default)]
-    pub heights: BTreeMap<i64, i64>,
+    pub heights: Heights,
     #[serde(default)]
     pub last_seq: i64,
 }
@@ -63,7 +63,7 @@ impl Projection for Contracts {
                 c.counts.insert(t.to_string(), sign);
             }
         }
-        bump(&mut c.heights, e.block_height, sign);
+        c.heights.bump(e.block_height, sign);
         c.last_seq = c.last_seq.max(input.seq);
         Ok(())
     }
@@ -77,7 +77,7 @@ pub fn render(contract_id: &str, c: &Contract, seq: i64) -> Option<Value> {
     Some(json!({
         "contractId": contract_id,
         "eventCounts": c.counts,
-        "lastBlockHeight": c.heights.keys().next_back(),
+        "lastBlockHeight": c.heights.last(),
         "lastSeq": c.last_seq,
         "seq": seq,
     }))

@@ -17,7 +17,8 @@ use super::db::{Db, Meta, RawEntry, Snapshot};
 use super::input::{Direction, EventView, Input};
 use super::state::Folder;
 use super::ProjectionError;
-use crate::store::{EntryKind, LogEntry};
+use crate::store::{DatabaseUrl, EntryKind, LogEntry};
+use std::sync::mpsc;
 use std::collections::HashMap;
 use std::time::Instant;
 
@@ -29,6 +30,10 @@ pub struct EngineSettings {
     /// Entries folded between two writes of states + checkpoint during catch-up and
     /// rebuild: bigger is faster, smaller holds SQLite's write lock for less time.
     pub flush_every: i64,
+    /// The same for a rebuild. Its intermediate writes only bound memory (a rebuild that
+    /// stops starts again from zero or a snapshot), and every write rewrites each state
+    /// changed since the last, so fewer is much faster.
+    pub rebuild_flush_every: i64,
     /// States kept in memory between flushes beyond which clean ones are dropped.
     pub max_cached: usize,
     /// Rebuild only: keep a snapshot every this many `seq`s (0: none).
@@ -39,7 +44,11 @@ pub struct EngineSettings {
 
 impl Default for EngineSettings {
     fn default() -> Self {
-        EngineSettings { page: 10_000, flush_every: 50_000, max_cached: 200_000, snapshot_every: 0, keep_snapshots: 4 }
+        EngineSettings {
+            page: 10_000,
+            flush_every: 50_000,
+            rebuild_flush_every: 5_000_000,
+            max_cached: 200_000, snapshot_every: 0, keep_snapshots: 4 }
     }
 }
 
@@ -85,6 +94,8 @@ impl RebuildReport {
 
 pub struct Engine {
     db: Db,
+    /// Where a rebuild's reader opens its own connection (none: read inline).
+    prefetch: Option<DatabaseUrl>,
     folders: Vec<Box<dyn Folder>>,
     tracks: Vec<Track>,
     settings: EngineSettings,
@@ -99,7 +110,13 @@ impl Engine {
             .iter()
             .map(|_| Track { generation: 0, flushed: 0, cursor: 0, target: Target::Active, enabled: false })
             .collect();
-        Engine { db, folders, tracks, settings }
+        Engine { db, prefetch: None, folders, tracks, settings }
+    }
+
+    /// Lets rebuilds read and parse the log on a second connection, in parallel with folding.
+    pub fn with_prefetch(mut self, url: DatabaseUrl) -> Engine {
+        self.prefetch = Some(url);
+        self
     }
 
     pub fn names(&self) -> Vec<&'static str> {
@@ -181,16 +198,11 @@ impl Engine {
     /// Folds committed entries into the active generations, in one transaction.
     pub fn advance_live(&mut self, entries: &[LogEntry]) -> Result<(), ProjectionError> {
         let Some(last) = entries.last() else { return Ok(()) };
-        let raw: Vec<RawEntry> = entries
+        let parsed = entries
             .iter()
-            .map(|e| RawEntry {
-                seq: e.seq,
-                kind: e.kind as i16,
-                rollback_of: e.rollback_of,
-                body: e.body.to_string(),
-            })
-            .collect();
-        let result = self.advance(last.seq, Some(&raw), &mut |_, _| {});
+            .map(|e| Parsed::new(e.seq, e.kind as i16, e.rollback_of, &e.body))
+            .collect::<Result<Vec<_>, _>>();
+        let result = parsed.and_then(|p| self.advance(last.seq, Some(&p), &mut |_, _| {}));
         if result.is_err() {
             // Memory may be ahead of the store: start again from what is stored.
             let _ = self.reload_live();
@@ -200,7 +212,7 @@ impl Engine {
 
     /// Folds the enabled tracks up to `to`, flushing every `flush_every` entries and at the
     /// end. On a conflict, reloads and refolds from the stored checkpoints.
-    fn advance(&mut self, to: i64, supplied: Option<&[RawEntry]>, progress: &mut dyn FnMut(i64, i64)) -> Result<(), ProjectionError> {
+    fn advance(&mut self, to: i64, supplied: Option<&[Parsed]>, progress: &mut dyn FnMut(i64, i64)) -> Result<(), ProjectionError> {
         let mut attempts = 0;
         loop {
             match self.advance_once(to, supplied, progress) {
@@ -217,27 +229,40 @@ impl Engine {
         }
     }
 
-    fn advance_once(&mut self, to: i64, supplied: Option<&[RawEntry]>, progress: &mut dyn FnMut(i64, i64)) -> Result<(), ProjectionError> {
+    fn advance_once(&mut self, to: i64, supplied: Option<&[Parsed]>, progress: &mut dyn FnMut(i64, i64)) -> Result<(), ProjectionError> {
         let mut since_flush = 0i64;
+        let building = self.tracks.iter().any(|t| t.enabled && t.target == Target::Building);
+        // Stop pages at snapshot boundaries, so snapshots land exactly on them.
+        let every = if building { self.settings.snapshot_every } else { 0 };
+        // A rebuild reads and parses ahead on a second connection while this one folds.
+        let mut reader = match (&self.prefetch, supplied) {
+            (Some(url), None) if building => {
+                let start = self.tracks.iter().filter(|t| t.enabled).map(|t| t.cursor).min().unwrap_or(0);
+                Some(Reader::spawn(url.clone(), start, to, self.settings.page, every))
+            }
+            _ => None,
+        };
         loop {
             let Some(start) = self.tracks.iter().filter(|t| t.enabled && t.cursor < to).map(|t| t.cursor).min() else {
                 break;
             };
-            // Stop at the next snapshot boundary, so snapshots land exactly on it.
-            let every = self.settings.snapshot_every;
-            let stop = if every > 0 && self.tracks.iter().any(|t| t.enabled && t.target == Target::Building) {
-                to.min((start / every + 1) * every)
-            } else {
-                to
-            };
-            let page: Vec<RawEntry>;
-            let entries: &[RawEntry] = match supplied {
-                Some(s) if s.first().is_some_and(|f| f.seq <= start + 1) => {
+            let stop = page_stop(start, to, every);
+            let page: Vec<Parsed>;
+            let entries: &[Parsed] = match (supplied, reader.as_mut()) {
+                (Some(s), _) if s.first().is_some_and(|f| f.seq <= start + 1) => {
                     let from = s.partition_point(|e| e.seq <= start);
                     &s[from..]
                 }
+                (_, Some(r)) => {
+                    page = r.next_page()?;
+                    if page.first().is_some_and(|f| f.seq != start + 1) {
+                        return Err(ProjectionError::Corrupt(format!("reader out of step at {start}")));
+                    }
+                    &page
+                }
                 _ => {
-                    page = self.db.read_log(start, self.settings.page.min(stop - start).max(1))?;
+                    let raw = self.db.read_log(start, self.settings.page.min(stop - start).max(1))?;
+                    page = parse_all(raw)?;
                     &page
                 }
             };
@@ -250,7 +275,8 @@ impl Engine {
             let cursor = entries.last().map_or(start, |e| e.seq);
             progress(cursor, to);
             let snapshot_due = self.snapshot_due(cursor);
-            if since_flush >= self.settings.flush_every || cursor >= to || snapshot_due {
+            let flush_every = if building { self.settings.rebuild_flush_every } else { self.settings.flush_every };
+            if since_flush >= flush_every || cursor >= to || snapshot_due {
                 self.flush()?;
                 since_flush = 0;
                 if snapshot_due {
@@ -271,7 +297,7 @@ impl Engine {
     }
 
     /// Folds entries (contiguous, in order) into every enabled track behind them.
-    fn fold(&mut self, entries: &[RawEntry]) -> Result<(), ProjectionError> {
+    fn fold(&mut self, entries: &[Parsed]) -> Result<(), ProjectionError> {
         let undone: Vec<i64> = entries
             .iter()
             .filter(|e| e.kind == EntryKind::Rollback as i16)
@@ -285,12 +311,11 @@ impl Engine {
         }
         let Engine { db, folders, tracks, .. } = self;
         for entry in entries {
-            let view;
             let input = match EntryKind::from_i16(entry.kind) {
-                Some(EntryKind::Event) => {
-                    view = parse(entry.seq, &entry.body)?;
-                    Some(Input { seq: entry.seq, direction: Direction::Apply, event: &view })
-                }
+                Some(EntryKind::Event) => match &entry.event {
+                    Some(view) => Some(Input { seq: entry.seq, direction: Direction::Apply, event: view }),
+                    None => return Err(ProjectionError::Corrupt(format!("event entry {} unparsed", entry.seq))),
+                },
                 Some(EntryKind::Rollback) => match entry.rollback_of.and_then(|s| originals.get(&s)) {
                     Some(original) => Some(Input { seq: entry.seq, direction: Direction::Undo, event: original }),
                     None => {
@@ -557,5 +582,88 @@ impl Engine {
     /// Where each folded projection stands: (name, generation, checkpoint).
     pub fn checkpoints(&self) -> Vec<(&'static str, i64, i64)> {
         self.folders.iter().zip(&self.tracks).map(|(f, t)| (f.name(), t.generation, t.flushed)).collect()
+    }
+}
+
+/// A log entry with its event body parsed: what [`Engine::fold`] consumes.
+pub(crate) struct Parsed {
+    seq: i64,
+    kind: i16,
+    rollback_of: Option<i64>,
+    /// The event, for an event entry.
+    event: Option<EventView>,
+}
+
+impl Parsed {
+    fn new(seq: i64, kind: i16, rollback_of: Option<i64>, body: &str) -> Result<Parsed, ProjectionError> {
+        let event = if kind == EntryKind::Event as i16 { Some(parse(seq, body)?) } else { None };
+        Ok(Parsed { seq, kind, rollback_of, event })
+    }
+}
+
+fn parse_all(raw: Vec<RawEntry>) -> Result<Vec<Parsed>, ProjectionError> {
+    raw.into_iter().map(|r| Parsed::new(r.seq, r.kind, r.rollback_of, &r.body)).collect()
+}
+
+/// Where a page that starts after `start` must end: `to`, or the next multiple of
+/// `every` (snapshot boundaries) when that comes first.
+fn page_stop(start: i64, to: i64, every: i64) -> i64 {
+    if every > 0 {
+        to.min((start / every + 1) * every)
+    } else {
+        to
+    }
+}
+
+/// Pages read and parsed ahead on a thread with a connection of its own. Pages follow the
+/// same boundaries ([`page_stop`]) as the folding loop, so they line up with it.
+struct Reader {
+    pages: mpsc::Receiver<Result<Vec<Parsed>, ProjectionError>>,
+}
+
+/// Pages read ahead of the fold: enough to hide one query's latency, little memory.
+const READ_AHEAD_PAGES: usize = 3;
+
+impl Reader {
+    fn spawn(url: DatabaseUrl, start: i64, to: i64, page: i64, every: i64) -> Reader {
+        let (tx, rx) = mpsc::sync_channel(READ_AHEAD_PAGES);
+        let spawned = std::thread::Builder::new().name("replay-reader".into()).spawn(move || {
+            let mut db = match Db::open(&url, std::time::Duration::from_secs(10)) {
+                Ok(db) => db,
+                Err(e) => {
+                    let _ = tx.send(Err(e));
+                    return;
+                }
+            };
+            let mut cursor = start;
+            while cursor < to {
+                let stop = page_stop(cursor, to, every);
+                let result = db.read_log(cursor, page.min(stop - cursor).max(1)).and_then(parse_all);
+                match result {
+                    Ok(p) if p.is_empty() => return,
+                    Ok(p) => {
+                        cursor = p.last().map_or(cursor, |e| e.seq);
+                        if tx.send(Ok(p)).is_err() {
+                            return;
+                        }
+                    }
+                    Err(e) => {
+                        let _ = tx.send(Err(e));
+                        return;
+                    }
+                }
+            }
+        });
+        if let Err(e) = spawned {
+            let (tx, rx) = mpsc::sync_channel(1);
+            let _ = tx.send(Err(ProjectionError::Unavailable(format!("cannot start the reader: {e}"))));
+            return Reader { pages: rx };
+        }
+        Reader { pages: rx }
+    }
+
+    /// The next page; empty once the reader reached `to` or the end of the log.
+    fn next_page(&mut self) -> Result<Vec<Parsed>, ProjectionError> {
+        self.pages.recv().unwrap_or_else(|_| Ok(Vec::new()))
     }
 }

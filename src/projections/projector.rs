@@ -93,7 +93,9 @@ impl Handler<Committed> for Projector {
 fn run(config: ProjectorConfig, rx: mpsc::Receiver<Work>) {
     let mut engine = loop {
         match Db::open(&config.url, SQLITE_BUSY_TIMEOUT) {
-            Ok(db) => break Engine::new(db, builtin(config.mapping.clone()), config.settings),
+            Ok(db) => {
+                break Engine::new(db, builtin(config.mapping.clone()), config.settings).with_prefetch(config.url.clone())
+            }
             Err(e) => {
                 tracing::warn!(error = %e, "projector cannot connect, retrying");
                 if wait_or_stop(&rx) {

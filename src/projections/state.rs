@@ -6,7 +6,11 @@ use super::input::Input;
 use super::ProjectionError;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
+
+/// The fold's hash maps use foldhash: several times faster than SipHash on the short keys
+/// of the hot loop, and seeded per process, so crafted keys cannot force collisions.
+type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 
 /// Loads a key's stored state (JSON) from the generation being folded.
 pub type Loader<'a> = dyn FnMut(&str) -> Result<Option<String>, ProjectionError> + 'a;
@@ -55,22 +59,27 @@ impl<S: DeserializeOwned + Default> States<'_, '_, S> {
                     None => S::default(),
                 }
             };
-            self.cache.map.insert(key.to_string(), state);
+            self.cache.map.insert(key.to_string(), (state, false));
         }
-        if !self.cache.dirty.contains(key) {
-            self.cache.dirty.insert(key.to_string());
-        }
-        self.cache
+        let (state, dirty) = self
+            .cache
             .map
             .get_mut(key)
-            .ok_or_else(|| ProjectionError::Corrupt("state vanished from the cache".into()))
+            .ok_or_else(|| ProjectionError::Corrupt("state vanished from the cache".into()))?;
+        if !*dirty {
+            *dirty = true;
+            self.cache.dirty.push(key.to_string());
+        }
+        Ok(state)
     }
 }
 
 /// In-memory states of one projection for one generation.
 pub struct Cache<S> {
-    map: HashMap<String, S>,
-    dirty: HashSet<String>,
+    /// key → (state, changed since the last flush)
+    map: FastMap<String, (S, bool)>,
+    /// The keys whose flag is set, each once.
+    dirty: Vec<String>,
     /// Every stored key of the generation is in `map` (a generation built by this cache
     /// from empty): a miss means "no state yet", not "load it".
     complete: bool,
@@ -78,7 +87,7 @@ pub struct Cache<S> {
 
 impl<S> Cache<S> {
     pub fn new(complete: bool) -> Self {
-        Cache { map: HashMap::new(), dirty: HashSet::new(), complete }
+        Cache { map: FastMap::default(), dirty: Vec::new(), complete }
     }
 }
 
@@ -127,8 +136,9 @@ impl<P: Projection> Folder for Fold<P> {
 
     fn take_dirty(&mut self) -> Result<Vec<(String, Option<String>)>, ProjectionError> {
         let mut out = Vec::with_capacity(self.cache.dirty.len());
-        for key in self.cache.dirty.drain() {
-            let Some(state) = self.cache.map.get(&key) else { continue };
+        for key in std::mem::take(&mut self.cache.dirty) {
+            let Some((state, dirty)) = self.cache.map.get_mut(&key) else { continue };
+            *dirty = false;
             let value = if P::is_empty(state) {
                 None
             } else {
@@ -150,7 +160,7 @@ impl<P: Projection> Folder for Fold<P> {
         for (key, json) in rows {
             let state = serde_json::from_str(&json)
                 .map_err(|e| ProjectionError::Corrupt(format!("state of {key:?}: {e}")))?;
-            cache.map.insert(key, state);
+            cache.map.insert(key, (state, false));
         }
         self.cache = cache;
         Ok(())

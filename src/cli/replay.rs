@@ -223,7 +223,7 @@ fn bench_payload(height: i64, n: usize) -> Payload {
                 EventType::PrintEvent,
                 Some(contract.to_string()),
                 json!({"contract_identifier": contract, "topic": "print",
-                       "value": {"event": if k % 3 == 0 { "exchange-created" } else { "exchange-updated" },
+                       "value": {"event": if k.is_multiple_of(3) { "exchange-created" } else { "exchange-updated" },
                                  "exchange-id": k % BENCH_ENTITIES, "hours": k % 8, "provider": from}}),
                 vec![from],
             ),

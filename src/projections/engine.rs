@@ -242,10 +242,7 @@ impl Engine {
             }
             _ => None,
         };
-        loop {
-            let Some(start) = self.tracks.iter().filter(|t| t.enabled && t.cursor < to).map(|t| t.cursor).min() else {
-                break;
-            };
+        while let Some(start) = self.tracks.iter().filter(|t| t.enabled && t.cursor < to).map(|t| t.cursor).min() {
             let stop = page_stop(start, to, every);
             let page: Vec<Parsed>;
             let entries: &[Parsed] = match (supplied, reader.as_mut()) {

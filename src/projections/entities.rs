@@ -263,7 +263,7 @@ impl Projection for Entities {
     }
 
     fn version(&self) -> i64 {
-        CODE_VERSION * 1_000_000_007 ^ self.mapping.fingerprint()
+        (CODE_VERSION * 1_000_000_007) ^ self.mapping.fingerprint()
     }
 
     fn apply(&self, input: &Input<'_>, states: &mut States<'_, '_, Entity>) -> Result<(), ProjectionError> {

@@ -265,6 +265,16 @@ impl Db {
         self.delete_generation(name, generation)
     }
 
+    /// Forgets a projection entirely (row, every generation, snapshots): it builds anew
+    /// from the whole log on the next start, like a projection added later.
+    pub fn forget(&mut self, name: &str) -> Result<(), ProjectionError> {
+        on_db!(self, |c| diesel::delete(projection_rows::table.filter(projection_rows::projection.eq(name))).execute(c))?;
+        on_db!(self, |c| diesel::delete(projection_snapshots::table.filter(projection_snapshots::projection.eq(name)))
+            .execute(c))?;
+        on_db!(self, |c| diesel::delete(projections::table.filter(projections::name.eq(name))).execute(c))?;
+        Ok(())
+    }
+
     /// Up to `limit` log entries after `after`, in `seq` order.
     pub fn read_log(&mut self, after: i64, limit: i64) -> Result<Vec<RawEntry>, ProjectionError> {
         Ok(on_db!(self, |c| log_entries::table

@@ -39,6 +39,8 @@ pub struct Appended {
     pub head_seq: i64,
 }
 
+// One per process, long-lived: boxing the larger variant would buy nothing.
+#[allow(clippy::large_enum_variant)]
 enum WriteConn {
     Pg(AsyncPgConnection),
     Sqlite(SqliteConn),

@@ -191,7 +191,8 @@ impl Store {
 
     /// The canonical view as the derived tables hold it now.
     pub async fn canonical_view(&self) -> Result<CanonicalView, StoreError> {
-        let (blocks, events): (Vec<(String, i64, bool)>, Vec<(String, i32, i32, i64)>) =
+        type Rows = (Vec<(String, i64, bool)>, Vec<(String, i32, i32, i64)>);
+        let (blocks, events): Rows =
             with_conn!(self.inner, |c| {
                 let b = blocks::table
                     .select((blocks::block_hash, blocks::block_height, blocks::canonical))

@@ -27,7 +27,14 @@ async fn fill(url: &str) -> i64 {
             serde_json::json!({"event": if h % 2 == 1 { "offer-created" } else { "offer-updated" }, "offer-id": h % 7, "hours": h}),
         );
         if let Some(txs) = block["transactions"].as_array_mut() {
-            txs.push(synth::transaction(h, 0, txs.len(), synth::address(1), Some(synth::CONTRACT), vec![print]));
+            txs.push(synth::transaction(
+                h,
+                0,
+                txs.len(),
+                synth::address(1),
+                Some(synth::CONTRACT),
+                vec![print],
+            ));
         }
         let mut payloads = vec![synth::payload(vec![block.clone()], vec![])];
         if h % 10 == 0 {
@@ -79,9 +86,27 @@ fn serve(url: &str) -> Server {
 
 /// (head, checkpoints of the three projections) as the server reports them.
 async fn progress(client: &reqwest::Client, base: &str) -> Option<(i64, Vec<i64>)> {
-    let head: Value = client.get(format!("{base}/api/head")).send().await.ok()?.json().await.ok()?;
-    let list: Value = client.get(format!("{base}/api/projections")).send().await.ok()?.json().await.ok()?;
-    let checkpoints = list["projections"].as_array()?.iter().filter_map(|p| p["checkpoint"].as_i64()).collect();
+    let head: Value = client
+        .get(format!("{base}/api/head"))
+        .send()
+        .await
+        .ok()?
+        .json()
+        .await
+        .ok()?;
+    let list: Value = client
+        .get(format!("{base}/api/projections"))
+        .send()
+        .await
+        .ok()?
+        .json()
+        .await
+        .ok()?;
+    let checkpoints = list["projections"]
+        .as_array()?
+        .iter()
+        .filter_map(|p| p["checkpoint"].as_i64())
+        .collect();
     Some((head["headSeq"].as_i64()?, checkpoints))
 }
 
@@ -123,7 +148,10 @@ async fn killed_mid_projection(backend: Backend) {
                 let _ = c.child.wait();
                 break cps;
             }
-            assert!(!(cps.len() == 3 && cps.iter().all(|cp| *cp == head)), "finished before it could be killed");
+            assert!(
+                !(cps.len() == 3 && cps.iter().all(|cp| *cp == head)),
+                "finished before it could be killed"
+            );
         }
         assert!(Instant::now() < deadline, "projection never started");
         tokio::time::sleep(Duration::from_millis(5)).await;
@@ -133,7 +161,14 @@ async fn killed_mid_projection(backend: Backend) {
     let _ = c.child.kill();
     let _ = c.child.wait();
     let got = dump(&crashed.url).await;
-    assert_eq!(got.len(), expected.len(), "killed at checkpoints {killed_at:?}");
-    assert!(got == expected, "state after kill -9 at {killed_at:?} and restart differs from a run that never stopped");
+    assert_eq!(
+        got.len(),
+        expected.len(),
+        "killed at checkpoints {killed_at:?}"
+    );
+    assert!(
+        got == expected,
+        "state after kill -9 at {killed_at:?} and restart differs from a run that never stopped"
+    );
 }
 both_backends!(killed_mid_projection, killed_mid_projection);

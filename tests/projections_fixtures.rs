@@ -24,7 +24,9 @@ const USDA: &str = "SP2C2YFP12AJZB4MABJBAJ55XECVS7E4PMMZ89YZR.usda-token::usda";
 /// a print `{action: "created", type: "vault", data: {id: 1, …}}` by arkadiko-freddie, an
 /// STXTransfer of 300000000 from SPWK… to the reserve contract, and two more prints.
 async fn fixture_03_balances_and_vault(backend: Backend) {
-    let Some(payload) = fixture("03_") else { return };
+    let Some(payload) = fixture("03_") else {
+        return;
+    };
     let app = TestApp::spawn(backend).await;
     let (status, _) = app.post_payload(&payload).await;
     assert_eq!(status, 200);
@@ -52,7 +54,11 @@ async fn fixture_03_balances_and_vault(backend: Backend) {
     assert_eq!(reserve["eventCount"], 1);
 
     // The transfer belongs to the called contract (freddie), like its print (seq 3, 4).
-    let freddie = get(&app, "/api/contracts/SP2C2YFP12AJZB4MABJBAJ55XECVS7E4PMMZ89YZR.arkadiko-freddie-v1-1").await;
+    let freddie = get(
+        &app,
+        "/api/contracts/SP2C2YFP12AJZB4MABJBAJ55XECVS7E4PMMZ89YZR.arkadiko-freddie-v1-1",
+    )
+    .await;
     assert_eq!(
         freddie,
         json!({
@@ -63,7 +69,11 @@ async fn fixture_03_balances_and_vault(backend: Backend) {
             "seq": 6
         })
     );
-    let usda = get(&app, "/api/contracts/SP2C2YFP12AJZB4MABJBAJ55XECVS7E4PMMZ89YZR.usda-token").await;
+    let usda = get(
+        &app,
+        "/api/contracts/SP2C2YFP12AJZB4MABJBAJ55XECVS7E4PMMZ89YZR.usda-token",
+    )
+    .await;
     assert_eq!(usda["eventCounts"], json!({"ft_mint_event": 1}));
     assert_eq!(usda["lastSeq"], 2);
 
@@ -79,7 +89,11 @@ async fn fixture_03_balances_and_vault(backend: Backend) {
     assert_eq!(vault["fields"]["collateral"], 300000000);
     assert!(vault["fields"].get("id").is_none());
 
-    for path in ["/api/accounts/SP000UNKNOWN", "/api/contracts/SP1.nope", "/api/entities/vault/2"] {
+    for path in [
+        "/api/accounts/SP000UNKNOWN",
+        "/api/contracts/SP1.nope",
+        "/api/entities/vault/2",
+    ] {
         let (status, body) = app.get_json(path).await;
         assert_eq!(status, 404, "{path}: {body}");
         assert_eq!(body["error"]["code"], "not_found");
@@ -103,7 +117,9 @@ const DOC_NFT: &str = "ST1PQHQKV0RJXZFY1DGX8MNSNYVE3VGZJSRTPGZGM.test-functions-
 /// ST1SJ3… +1000 + 50 = 1050 over 3 events, holding doc-nft 5. Rolling back fixture 05's
 /// block takes ST1PQ… back to −3000 and ST1SJ3… to 1000, both last active at 12.
 async fn devnet_transfers_nft_and_rollback(backend: Backend) {
-    let (Some(f05), Some(f07), Some(f08)) = (fixture("05_"), fixture("07_"), fixture("08_")) else { return };
+    let (Some(f05), Some(f07), Some(f08)) = (fixture("05_"), fixture("07_"), fixture("08_")) else {
+        return;
+    };
     let app = TestApp::spawn(backend).await;
     for p in [&f07, &f08, &f05] {
         let (status, body) = app.post_payload(p).await;
@@ -113,7 +129,13 @@ async fn devnet_transfers_nft_and_rollback(backend: Backend) {
     let a = get(&app, &format!("/api/accounts/{ST1PQ}")).await;
     assert_eq!(a["stxBalanceChange"], "-3050");
     assert_eq!(a["eventCount"], 5);
-    assert_eq!((a["firstActivityHeight"].as_i64(), a["lastActivityHeight"].as_i64()), (Some(12), Some(13)));
+    assert_eq!(
+        (
+            a["firstActivityHeight"].as_i64(),
+            a["lastActivityHeight"].as_i64()
+        ),
+        (Some(12), Some(13))
+    );
     assert_eq!(a["nfts"], json!([]));
     let b = get(&app, &format!("/api/accounts/{ST1SJ3}")).await;
     assert_eq!(b["stxBalanceChange"], "1050");
@@ -125,10 +147,17 @@ async fn devnet_transfers_nft_and_rollback(backend: Backend) {
         assert_eq!(r["eventCount"], 1);
     }
     // 07 calls test-functions; 08 mints a test-functions-v4 NFT; 05 calls test-functions-v4.
-    let many = get(&app, "/api/contracts/ST1PQHQKV0RJXZFY1DGX8MNSNYVE3VGZJSRTPGZGM.test-functions").await;
+    let many = get(
+        &app,
+        "/api/contracts/ST1PQHQKV0RJXZFY1DGX8MNSNYVE3VGZJSRTPGZGM.test-functions",
+    )
+    .await;
     assert_eq!(many["eventCounts"], json!({"stx_transfer_event": 3}));
     let v4 = get(&app, &format!("/api/contracts/{V4}")).await;
-    assert_eq!(v4["eventCounts"], json!({"nft_mint_event": 1, "stx_transfer_event": 1}));
+    assert_eq!(
+        v4["eventCounts"],
+        json!({"nft_mint_event": 1, "stx_transfer_event": 1})
+    );
     assert_eq!(v4["lastBlockHeight"], 13);
 
     // Roll back fixture 05's block: its transfer is undone by the rollback entry.
@@ -150,9 +179,16 @@ async fn devnet_transfers_nft_and_rollback(backend: Backend) {
     assert_eq!(b["eventCount"], 2);
     let v4 = get(&app, &format!("/api/contracts/{V4}")).await;
     assert_eq!(v4["eventCounts"], json!({"nft_mint_event": 1}));
-    assert_eq!(v4["lastBlockHeight"], 12, "the undone block no longer counts");
+    assert_eq!(
+        v4["lastBlockHeight"], 12,
+        "the undone block no longer counts"
+    );
     // The log ends with the rollback entry, then the block-rolled-back marker.
-    assert_eq!(v4["lastSeq"], head - 1, "the rollback entry is the last entry about it");
+    assert_eq!(
+        v4["lastSeq"],
+        head - 1,
+        "the rollback entry is the last entry about it"
+    );
 
     // A replay from zero reaches the state reached live.
     let live = dump(&app.db.url).await;
@@ -162,4 +198,7 @@ async fn devnet_transfers_nft_and_rollback(backend: Backend) {
     let b2 = get(&app, &format!("/api/accounts/{ST1SJ3}")).await;
     assert_eq!(b2, b, "served from the new generation, same answer");
 }
-both_backends!(devnet_transfers_nft_and_rollback, devnet_transfers_nft_and_rollback);
+both_backends!(
+    devnet_transfers_nft_and_rollback,
+    devnet_transfers_nft_and_rollback
+);

@@ -18,7 +18,14 @@ fn print_block(height: i64, values: Vec<Value>) -> Value {
         .into_iter()
         .enumerate()
         .map(|(i, v)| {
-            synth::transaction(height, 0, i, synth::address(0), Some(synth::CONTRACT), vec![synth::print_event(synth::CONTRACT, v)])
+            synth::transaction(
+                height,
+                0,
+                i,
+                synth::address(0),
+                Some(synth::CONTRACT),
+                vec![synth::print_event(synth::CONTRACT, v)],
+            )
         })
         .collect();
     synth::block(height, 0, 0, txs)
@@ -47,14 +54,20 @@ async fn changed_and_new_projections_build_on_start(backend: Backend) {
     let payload = synth::payload(
         vec![print_block(
             1,
-            vec![json!({"event": "exchange-created", "exchange-id": 1, "hours": 2}), json!({"event": "hours-logged", "ref": 5, "hours": 3})],
+            vec![
+                json!({"event": "exchange-created", "exchange-id": 1, "hours": 2}),
+                json!({"event": "hours-logged", "ref": 5, "hours": 3}),
+            ],
         )],
         vec![],
     );
     let (status, _) = app.post_payload(&payload).await;
     assert_eq!(status, 200);
     let head = wait_projected(&app).await;
-    assert_eq!(get(&app, "/api/entities/exchange/1").await["fields"], json!({"hours": 2}));
+    assert_eq!(
+        get(&app, "/api/entities/exchange/1").await["fields"],
+        json!({"hours": 2})
+    );
     let (status, _) = app.get_json("/api/entities/exchange/5").await;
     assert_eq!(status, 404, "the default mapping knows no `hours-logged`");
     let before = get(&app, "/api/projections").await;
@@ -75,26 +88,51 @@ async fn changed_and_new_projections_build_on_start(backend: Backend) {
     let app = TestApp::spawn_with(db, |c| c.entity_mapping = Some(mapping.clone())).await;
     assert_eq!(wait_projected(&app).await, head);
     let after = get(&app, "/api/projections").await;
-    let (e0, e1) = (status_of(&before, "entities"), status_of(&after, "entities"));
+    let (e0, e1) = (
+        status_of(&before, "entities"),
+        status_of(&after, "entities"),
+    );
     assert_ne!(e1["codeVersion"], e0["codeVersion"], "{after}");
-    assert!(e1["generation"].as_i64() > e0["generation"].as_i64(), "rebuilt into a new generation: {after}");
-    assert_eq!(status_of(&after, "accounts")["generation"], status_of(&before, "accounts")["generation"], "untouched");
-    assert_eq!(status_of(&after, "contracts")["checkpoint"], head, "built from the whole log: {after}");
+    assert!(
+        e1["generation"].as_i64() > e0["generation"].as_i64(),
+        "rebuilt into a new generation: {after}"
+    );
+    assert_eq!(
+        status_of(&after, "accounts")["generation"],
+        status_of(&before, "accounts")["generation"],
+        "untouched"
+    );
+    assert_eq!(
+        status_of(&after, "contracts")["checkpoint"],
+        head,
+        "built from the whole log: {after}"
+    );
 
     let logged = get(&app, "/api/entities/exchange/5").await;
     assert_eq!(logged["fields"], json!({"hours": 3}));
     assert_eq!(logged["version"], 1);
-    assert_eq!(get(&app, "/api/entities/exchange/1").await["fields"], json!({"hours": 2}));
+    assert_eq!(
+        get(&app, "/api/entities/exchange/1").await["fields"],
+        json!({"hours": 2})
+    );
     let contract = get(&app, &format!("/api/contracts/{}", synth::CONTRACT)).await;
     assert_eq!(contract["eventCounts"], json!({"print_event": 2}));
     app.stop().await;
 }
-both_backends!(changed_and_new_projections_build_on_start, changed_and_new_projections_build_on_start);
+both_backends!(
+    changed_and_new_projections_build_on_start,
+    changed_and_new_projections_build_on_start
+);
 
 async fn replay_while_ingesting(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     for h in 1..=20 {
-        let (status, _) = app.post_payload(&synth::payload(vec![synth::block_with_transfers(h, 0, 0, 50)], vec![])).await;
+        let (status, _) = app
+            .post_payload(&synth::payload(
+                vec![synth::block_with_transfers(h, 0, 0, 50)],
+                vec![],
+            ))
+            .await;
         assert_eq!(status, 200);
     }
     wait_projected(&app).await;
@@ -105,7 +143,10 @@ async fn replay_while_ingesting(backend: Backend) {
                 rollback.push(synth::block_with_transfers(h - 1, 0, 0, 50));
             }
             let apply = if h % 7 == 0 {
-                vec![synth::block_with_transfers(h - 1, 0, 0, 50), synth::block_with_transfers(h, 0, 0, 50)]
+                vec![
+                    synth::block_with_transfers(h - 1, 0, 0, 50),
+                    synth::block_with_transfers(h, 0, 0, 50),
+                ]
             } else {
                 vec![synth::block_with_transfers(h, 0, 0, 50)]
             };
@@ -119,7 +160,11 @@ async fn replay_while_ingesting(backend: Backend) {
     let live = dump(&app.db.url).await;
     let rebuilt = run_replay(&app.db.url, None, 0).await;
     assert_eq!(rebuilt.checkpoint, head);
-    assert_eq!(dump(&app.db.url).await, live, "live after a concurrent replay equals a fresh replay");
+    assert_eq!(
+        dump(&app.db.url).await,
+        live,
+        "live after a concurrent replay equals a fresh replay"
+    );
     app.stop().await;
 }
 both_backends!(replay_while_ingesting, replay_while_ingesting);

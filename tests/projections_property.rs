@@ -76,8 +76,16 @@ fn receipt(e: &Ev) -> Value {
         Ev::NftTransfer { from, to, id } => json!({"type": "NFTTransferEvent",
             "data": {"sender": a(*from), "recipient": a(*to), "asset_class_identifier": BADGE, "asset_identifier": id}}),
         Ev::Print { verb, id } => {
-            let name = ["exchange-created", "exchange-updated", "exchange-accepted", "exchange-cancelled"][*verb as usize];
-            synth::print_event(synth::CONTRACT, json!({"event": name, "exchange-id": id, "hours": verb}))
+            let name = [
+                "exchange-created",
+                "exchange-updated",
+                "exchange-accepted",
+                "exchange-cancelled",
+            ][*verb as usize];
+            synth::print_event(
+                synth::CONTRACT,
+                json!({"event": name, "exchange-id": id, "hours": verb}),
+            )
         }
     }
 }
@@ -97,14 +105,26 @@ impl ModelBlock {
             .events
             .iter()
             .enumerate()
-            .map(|(i, e)| synth::transaction(self.height, self.fork, i, synth::address(0), Some(synth::CONTRACT), vec![receipt(e)]))
+            .map(|(i, e)| {
+                synth::transaction(
+                    self.height,
+                    self.fork,
+                    i,
+                    synth::address(0),
+                    Some(synth::CONTRACT),
+                    vec![receipt(e)],
+                )
+            })
             .collect();
         synth::block(self.height, self.fork, self.parent_fork, txs)
     }
 }
 
 async fn live_equals_replay(backend: Backend) {
-    let mut runner = TestRunner::new(Config { cases: CASES, ..Config::default() });
+    let mut runner = TestRunner::new(Config {
+        cases: CASES,
+        ..Config::default()
+    });
     let strategy = steps();
     for case in 0..CASES {
         let steps = strategy.new_tree(&mut runner).expect("strategy").current();
@@ -121,7 +141,12 @@ async fn run_case(backend: Backend, case: u32, steps: &[Step]) {
         let payload = match step {
             Step::Apply(events) => {
                 let parent_fork = chain.last().map_or(0, |b| b.fork);
-                let b = ModelBlock { height: chain.len() as i64 + 1, fork: next_fork, parent_fork, events: events.clone() };
+                let b = ModelBlock {
+                    height: chain.len() as i64 + 1,
+                    fork: next_fork,
+                    parent_fork,
+                    events: events.clone(),
+                };
                 next_fork += 1;
                 chain.push(b.clone());
                 synth::payload(vec![b.json()], vec![])
@@ -142,7 +167,8 @@ async fn run_case(backend: Backend, case: u32, steps: &[Step]) {
             }
             Step::Reapply => {
                 let fits = rolled.last().is_some_and(|b| {
-                    b.height == chain.len() as i64 + 1 && b.parent_fork == chain.last().map_or(0, |p| p.fork)
+                    b.height == chain.len() as i64 + 1
+                        && b.parent_fork == chain.last().map_or(0, |p| p.fork)
                 });
                 if !fits {
                     continue;
@@ -179,7 +205,11 @@ async fn run_case(backend: Backend, case: u32, steps: &[Step]) {
         if status == 404 {
             assert_eq!(expected, 0, "case {case} {steps:?}");
         } else {
-            assert_eq!(body["stxBalanceChange"], expected.to_string(), "case {case} {steps:?}");
+            assert_eq!(
+                body["stxBalanceChange"],
+                expected.to_string(),
+                "case {case} {steps:?}"
+            );
             assert_eq!(body["seq"], head);
         }
     }
@@ -187,7 +217,11 @@ async fn run_case(backend: Backend, case: u32, steps: &[Step]) {
     // Replay from zero, leaving a snapshot every 3 seqs, equals live.
     let report = run_replay(&app.db.url, None, 3).await;
     assert_eq!(report.checkpoint, head);
-    assert_eq!(dump(&app.db.url).await, live, "case {case}: replay from zero differs; {steps:?}");
+    assert_eq!(
+        dump(&app.db.url).await,
+        live,
+        "case {case}: replay from zero differs; {steps:?}"
+    );
 
     // Replay from (a snapshot at or below) several checkpoints in the middle equals live.
     for middle in [head / 3, head / 2, head - 1] {
@@ -195,8 +229,15 @@ async fn run_case(backend: Backend, case: u32, steps: &[Step]) {
             continue;
         }
         let report = run_replay(&app.db.url, Some(middle), 0).await;
-        assert!(report.started_at <= middle && report.started_at > middle - 3, "{report:?} for {middle}");
-        assert_eq!(dump(&app.db.url).await, live, "case {case}: replay from {middle} differs; {steps:?}");
+        assert!(
+            report.started_at <= middle && report.started_at > middle - 3,
+            "{report:?} for {middle}"
+        );
+        assert_eq!(
+            dump(&app.db.url).await,
+            live,
+            "case {case}: replay from {middle} differs; {steps:?}"
+        );
     }
     let (status, body) = app.get_json("/api/projections").await;
     assert_eq!(status, 200);

@@ -75,14 +75,22 @@ fn print_report(r: &RebuildReport) {
 }
 
 /// Runs a rebuild on a thread of its own (the engine's connection is synchronous).
-pub async fn replay(args: ReplayArgs) -> std::result::Result<RebuildReport, super::anyhow_like::Error> {
+pub async fn replay(
+    args: ReplayArgs,
+) -> std::result::Result<RebuildReport, super::anyhow_like::Error> {
     let url = DatabaseUrl::parse(&args.database.database_url)?;
     let names: Vec<&'static str> = if args.projection == "all" {
         BUILTIN.to_vec()
     } else {
         match BUILTIN.iter().find(|n| **n == args.projection) {
             Some(n) => vec![*n],
-            None => return Err(format!("unknown projection {:?}; expected one of {BUILTIN:?} or all", args.projection).into()),
+            None => {
+                return Err(format!(
+                    "unknown projection {:?}; expected one of {BUILTIN:?} or all",
+                    args.projection
+                )
+                .into())
+            }
         }
     };
     let mapping = EntityMapping::load(args.entity_mapping.as_deref())?;
@@ -95,25 +103,36 @@ pub async fn replay(args: ReplayArgs) -> std::result::Result<RebuildReport, supe
     let quiet = args.quiet;
     let from_seq = args.from_seq;
     let (tx, rx) = tokio::sync::oneshot::channel();
-    std::thread::Builder::new().name("replay".into()).spawn(move || {
-        let result = (|| {
-            let db = Db::open(&url, busy)?;
-            let mut engine = Engine::new(db, builtin(mapping), settings).with_prefetch(url.clone());
-            let bar = if quiet { ProgressBar::hidden() } else { ProgressBar::new(0) };
-            bar.set_style(
-                ProgressStyle::with_template("replay {bar:40} {pos}/{len} seq ({per_sec}, {eta})")
+    std::thread::Builder::new()
+        .name("replay".into())
+        .spawn(move || {
+            let result = (|| {
+                let db = Db::open(&url, busy)?;
+                let mut engine =
+                    Engine::new(db, builtin(mapping), settings).with_prefetch(url.clone());
+                let bar = if quiet {
+                    ProgressBar::hidden()
+                } else {
+                    ProgressBar::new(0)
+                };
+                bar.set_style(
+                    ProgressStyle::with_template(
+                        "replay {bar:40} {pos}/{len} seq ({per_sec}, {eta})",
+                    )
                     .unwrap_or_else(|_| ProgressStyle::default_bar()),
-            );
-            let report = engine.rebuild(&names, from_seq, &mut |at, head| {
-                bar.set_length(head.max(0) as u64);
-                bar.set_position(at.max(0) as u64);
-            });
-            bar.finish_and_clear();
-            report
-        })();
-        let _ = tx.send(result);
-    })?;
-    Ok(rx.await.map_err(|_| "replay thread ended without an answer")??)
+                );
+                let report = engine.rebuild(&names, from_seq, &mut |at, head| {
+                    bar.set_length(head.max(0) as u64);
+                    bar.set_position(at.max(0) as u64);
+                });
+                bar.finish_and_clear();
+                report
+            })();
+            let _ = tx.send(result);
+        })?;
+    Ok(rx
+        .await
+        .map_err(|_| "replay thread ended without an answer")??)
 }
 
 #[derive(Debug, Clone, Args)]
@@ -141,7 +160,9 @@ pub async fn bench(args: BenchReplayArgs) -> Result {
     if !args.skip_fill {
         let head = store.head().await?;
         if head.head_seq != 0 {
-            return Err("bench-replay fills an empty log; use a fresh database or --skip-fill".into());
+            return Err(
+                "bench-replay fills an empty log; use a fresh database or --skip-fill".into(),
+            );
         }
         let started = Instant::now();
         let mut writer = store.writer().await?;

@@ -60,7 +60,11 @@ impl Projection for Accounts {
         state.events == 0 && state.stx.is_zero() && state.ft.is_empty() && state.nft.is_empty()
     }
 
-    fn apply(&self, input: &Input<'_>, states: &mut States<'_, '_, Account>) -> Result<(), ProjectionError> {
+    fn apply(
+        &self,
+        input: &Input<'_>,
+        states: &mut States<'_, '_, Account>,
+    ) -> Result<(), ProjectionError> {
         let e = input.event;
         let sign = input.direction.sign();
         for address in e.affected_addresses.iter().filter(|a| !a.is_empty()) {
@@ -79,7 +83,9 @@ impl Projection for Accounts {
         };
         match e.event_type {
             EventType::StxTransferEvent | EventType::StxMintEvent | EventType::StxBurnEvent => {
-                let Some(amount) = amount() else { return Ok(()) };
+                let Some(amount) = amount() else {
+                    return Ok(());
+                };
                 if let Some(from) = sender(e) {
                     states.get_mut(from)?.stx.add_signed(&amount, !undo);
                 }
@@ -88,8 +94,15 @@ impl Projection for Accounts {
                 }
             }
             EventType::FtTransferEvent | EventType::FtMintEvent | EventType::FtBurnEvent => {
-                let Some(amount) = amount() else { return Ok(()) };
-                let Some(asset) = d.asset_identifier.as_ref().and_then(Value::as_str).filter(|s| !s.is_empty()) else {
+                let Some(amount) = amount() else {
+                    return Ok(());
+                };
+                let Some(asset) = d
+                    .asset_identifier
+                    .as_ref()
+                    .and_then(Value::as_str)
+                    .filter(|s| !s.is_empty())
+                else {
                     return Ok(());
                 };
                 if let Some(from) = sender(e) {
@@ -100,7 +113,10 @@ impl Projection for Accounts {
                 }
             }
             EventType::NftTransferEvent | EventType::NftMintEvent | EventType::NftBurnEvent => {
-                let (Some(class), Some(id)) = (d.asset_class_identifier.as_deref(), d.asset_identifier.as_ref()) else {
+                let (Some(class), Some(id)) = (
+                    d.asset_class_identifier.as_deref(),
+                    d.asset_identifier.as_ref(),
+                ) else {
                     return Ok(());
                 };
                 let id = scalar_text(id);
@@ -202,11 +218,15 @@ pub fn render(principal: &str, a: &Account, seq: i64) -> Option<Value> {
         .nft
         .iter()
         .flat_map(|(class, ids)| {
-            ids.iter().filter(|(_, n)| **n > 0).map(move |(id, _)| json!({"assetClass": class, "id": id}))
+            ids.iter()
+                .filter(|(_, n)| **n > 0)
+                .map(move |(id, _)| json!({"assetClass": class, "id": id}))
         })
         .collect();
     let fts: serde_json::Map<String, Value> =
-        a.ft.iter().map(|(k, v)| (k.clone(), Value::String(v.to_string()))).collect();
+        a.ft.iter()
+            .map(|(k, v)| (k.clone(), Value::String(v.to_string())))
+            .collect();
     Some(json!({
         "principal": principal,
         "stxBalanceChange": a.stx.to_string(),

@@ -35,14 +35,22 @@ impl Amount {
     /// `self += sign * other`, exactly.
     pub fn add_signed(&mut self, other: &Amount, negate: bool) {
         if let (Amount::Small(a), Amount::Small(b)) = (&*self, other) {
-            let r = if negate { a.checked_sub(*b) } else { a.checked_add(*b) };
+            let r = if negate {
+                a.checked_sub(*b)
+            } else {
+                a.checked_add(*b)
+            };
             if let Some(r) = r {
                 *self = Amount::Small(r);
                 return;
             }
         }
         let b = other.to_big();
-        let sum = if negate { self.to_big() - b } else { self.to_big() + b };
+        let sum = if negate {
+            self.to_big() - b
+        } else {
+            self.to_big() + b
+        };
         *self = Amount::from_big(sum);
     }
 
@@ -68,7 +76,9 @@ impl FromStr for Amount {
         if let Ok(v) = s.parse::<i128>() {
             return Ok(Amount::Small(v));
         }
-        BigInt::from_str(s).map(Amount::from_big).map_err(|e| format!("{s:?} is not an amount: {e}"))
+        BigInt::from_str(s)
+            .map(Amount::from_big)
+            .map_err(|e| format!("{s:?} is not an amount: {e}"))
     }
 }
 

@@ -46,9 +46,15 @@ impl Projection for Contracts {
         state.counts.is_empty()
     }
 
-    fn apply(&self, input: &Input<'_>, states: &mut States<'_, '_, Contract>) -> Result<(), ProjectionError> {
+    fn apply(
+        &self,
+        input: &Input<'_>,
+        states: &mut States<'_, '_, Contract>,
+    ) -> Result<(), ProjectionError> {
         let e = input.event;
-        let Some(contract) = e.contract_id.as_deref().filter(|c| !c.is_empty()) else { return Ok(()) };
+        let Some(contract) = e.contract_id.as_deref().filter(|c| !c.is_empty()) else {
+            return Ok(());
+        };
         let sign = input.direction.sign();
         let c = states.get_mut(contract)?;
         let t = e.event_type.as_str();

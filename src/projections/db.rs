@@ -92,13 +92,16 @@ impl Db {
     pub fn open(url: &DatabaseUrl, busy_timeout: Duration) -> Result<Db, ProjectionError> {
         match url {
             DatabaseUrl::Postgres(u) => {
-                let c = PgSync::establish(u).map_err(|e| ProjectionError::Unavailable(e.to_string()))?;
+                let c = PgSync::establish(u)
+                    .map_err(|e| ProjectionError::Unavailable(e.to_string()))?;
                 Ok(Db::Pg(Box::new(c)))
             }
             DatabaseUrl::Sqlite(path) => {
-                let path = path.to_str().ok_or_else(|| ProjectionError::Config("SQLite path is not UTF-8".into()))?;
-                let mut c =
-                    SqliteConnection::establish(path).map_err(|e| ProjectionError::Unavailable(e.to_string()))?;
+                let path = path
+                    .to_str()
+                    .ok_or_else(|| ProjectionError::Config("SQLite path is not UTF-8".into()))?;
+                let mut c = SqliteConnection::establish(path)
+                    .map_err(|e| ProjectionError::Unavailable(e.to_string()))?;
                 // synchronous=NORMAL: in WAL mode a commit is still atomic (a killed process
                 // loses nothing); only an OS crash may lose the newest commits, which the
                 // projector re-folds from its checkpoint. The log itself stays FULL.
@@ -112,7 +115,10 @@ impl Db {
     }
 
     /// Runs `f` in one transaction: committed if it returns `Ok`, rolled back otherwise.
-    pub fn transaction<R>(&mut self, f: impl FnOnce(&mut Db) -> Result<R, ProjectionError>) -> Result<R, ProjectionError> {
+    pub fn transaction<R>(
+        &mut self,
+        f: impl FnOnce(&mut Db) -> Result<R, ProjectionError>,
+    ) -> Result<R, ProjectionError> {
         let begin = match self {
             Db::Pg(_) => "BEGIN",
             Db::Sqlite(_) => "BEGIN IMMEDIATE",
@@ -134,29 +140,45 @@ impl Db {
     pub fn meta(&mut self, name: &str) -> Result<Option<Meta>, ProjectionError> {
         let q = || projections::table.filter(projections::name.eq(name));
         Ok(match self {
-            Db::Pg(c) => q().select(Meta::as_select()).for_update().first(&mut **c).optional()?,
+            Db::Pg(c) => q()
+                .select(Meta::as_select())
+                .for_update()
+                .first(&mut **c)
+                .optional()?,
             Db::Sqlite(c) => q().select(Meta::as_select()).first(&mut **c).optional()?,
         })
     }
 
     /// Every projection row (for `GET /api/projections` and the CLI).
     pub fn all_meta(&mut self) -> Result<Vec<Meta>, ProjectionError> {
-        Ok(on_db!(self, |c| projections::table.select(Meta::as_select()).order(projections::name).load(c))?)
+        Ok(on_db!(self, |c| projections::table
+            .select(Meta::as_select())
+            .order(projections::name)
+            .load(c))?)
     }
 
     pub fn insert_meta(&mut self, meta: &Meta) -> Result<(), ProjectionError> {
-        on_db!(self, |c| diesel::insert_into(projections::table).values(meta).execute(c))?;
-        Ok(())
-    }
-
-    pub fn save_meta(&mut self, meta: &Meta) -> Result<(), ProjectionError> {
-        on_db!(self, |c| diesel::update(projections::table.filter(projections::name.eq(&meta.name)))
-            .set(meta)
+        on_db!(self, |c| diesel::insert_into(projections::table)
+            .values(meta)
             .execute(c))?;
         Ok(())
     }
 
-    pub fn load_row(&mut self, name: &str, generation: i64, key: &str) -> Result<Option<String>, ProjectionError> {
+    pub fn save_meta(&mut self, meta: &Meta) -> Result<(), ProjectionError> {
+        on_db!(self, |c| diesel::update(
+            projections::table.filter(projections::name.eq(&meta.name))
+        )
+        .set(meta)
+        .execute(c))?;
+        Ok(())
+    }
+
+    pub fn load_row(
+        &mut self,
+        name: &str,
+        generation: i64,
+        key: &str,
+    ) -> Result<Option<String>, ProjectionError> {
         Ok(on_db!(self, |c| projection_rows::table
             .filter(projection_rows::projection.eq(name))
             .filter(projection_rows::generation.eq(generation))
@@ -166,7 +188,11 @@ impl Db {
             .optional())?)
     }
 
-    pub fn load_generation(&mut self, name: &str, generation: i64) -> Result<Vec<(String, String)>, ProjectionError> {
+    pub fn load_generation(
+        &mut self,
+        name: &str,
+        generation: i64,
+    ) -> Result<Vec<(String, String)>, ProjectionError> {
         Ok(on_db!(self, |c| projection_rows::table
             .filter(projection_rows::projection.eq(name))
             .filter(projection_rows::generation.eq(generation))
@@ -177,7 +203,12 @@ impl Db {
 
     /// Writes (key, Some(state)) and deletes (key, None): delete then insert, since diesel's
     /// multi-row upsert has no SQLite form.
-    pub fn write_rows(&mut self, name: &str, generation: i64, rows: &[(String, Option<String>)]) -> Result<(), ProjectionError> {
+    pub fn write_rows(
+        &mut self,
+        name: &str,
+        generation: i64,
+        rows: &[(String, Option<String>)],
+    ) -> Result<(), ProjectionError> {
         for chunk in rows.chunks(LOOKUP_CHUNK) {
             let keys: Vec<&str> = chunk.iter().map(|r| r.0.as_str()).collect();
             on_db!(self, |c| diesel::delete(
@@ -190,16 +221,30 @@ impl Db {
         }
         let inserts: Vec<RowInsert<'_>> = rows
             .iter()
-            .filter_map(|(k, v)| v.as_deref().map(|value| RowInsert { projection: name, generation, key: k, value }))
+            .filter_map(|(k, v)| {
+                v.as_deref().map(|value| RowInsert {
+                    projection: name,
+                    generation,
+                    key: k,
+                    value,
+                })
+            })
             .collect();
         for chunk in inserts.chunks(INSERT_CHUNK) {
-            on_db!(self, |c| diesel::insert_into(projection_rows::table).values(chunk).execute(c))?;
+            on_db!(self, |c| diesel::insert_into(projection_rows::table)
+                .values(chunk)
+                .execute(c))?;
         }
         Ok(())
     }
 
     /// Copies every row of generation `from` into generation `to` (one statement).
-    pub fn copy_generation(&mut self, name: &str, from: i64, to: i64) -> Result<(), ProjectionError> {
+    pub fn copy_generation(
+        &mut self,
+        name: &str,
+        from: i64,
+        to: i64,
+    ) -> Result<(), ProjectionError> {
         use diesel::sql_types::BigInt;
         on_db!(self, |c| diesel::insert_into(projection_rows::table)
             .values(
@@ -223,7 +268,11 @@ impl Db {
         Ok(())
     }
 
-    pub fn delete_generation(&mut self, name: &str, generation: i64) -> Result<(), ProjectionError> {
+    pub fn delete_generation(
+        &mut self,
+        name: &str,
+        generation: i64,
+    ) -> Result<(), ProjectionError> {
         on_db!(self, |c| diesel::delete(
             projection_rows::table
                 .filter(projection_rows::projection.eq(name))
@@ -251,7 +300,9 @@ impl Db {
     }
 
     pub fn add_snapshot(&mut self, s: &Snapshot) -> Result<(), ProjectionError> {
-        on_db!(self, |c| diesel::insert_into(projection_snapshots::table).values(s).execute(c))?;
+        on_db!(self, |c| diesel::insert_into(projection_snapshots::table)
+            .values(s)
+            .execute(c))?;
         Ok(())
     }
 
@@ -268,10 +319,18 @@ impl Db {
     /// Forgets a projection entirely (row, every generation, snapshots): it builds anew
     /// from the whole log on the next start, like a projection added later.
     pub fn forget(&mut self, name: &str) -> Result<(), ProjectionError> {
-        on_db!(self, |c| diesel::delete(projection_rows::table.filter(projection_rows::projection.eq(name))).execute(c))?;
-        on_db!(self, |c| diesel::delete(projection_snapshots::table.filter(projection_snapshots::projection.eq(name)))
-            .execute(c))?;
-        on_db!(self, |c| diesel::delete(projections::table.filter(projections::name.eq(name))).execute(c))?;
+        on_db!(self, |c| diesel::delete(
+            projection_rows::table.filter(projection_rows::projection.eq(name))
+        )
+        .execute(c))?;
+        on_db!(self, |c| diesel::delete(
+            projection_snapshots::table.filter(projection_snapshots::projection.eq(name))
+        )
+        .execute(c))?;
+        on_db!(self, |c| diesel::delete(
+            projections::table.filter(projections::name.eq(name))
+        )
+        .execute(c))?;
         Ok(())
     }
 
@@ -281,7 +340,12 @@ impl Db {
             .filter(log_entries::seq.gt(after))
             .order(log_entries::seq.asc())
             .limit(limit)
-            .select((log_entries::seq, log_entries::kind, log_entries::rollback_of, log_entries::body))
+            .select((
+                log_entries::seq,
+                log_entries::kind,
+                log_entries::rollback_of,
+                log_entries::body
+            ))
             .load(c))?)
     }
 
@@ -299,8 +363,9 @@ impl Db {
     }
 
     pub fn head(&mut self) -> Result<i64, ProjectionError> {
-        let head: Option<i64> =
-            on_db!(self, |c| log_entries::table.select(diesel::dsl::max(log_entries::seq)).first(c))?;
+        let head: Option<i64> = on_db!(self, |c| log_entries::table
+            .select(diesel::dsl::max(log_entries::seq))
+            .first(c))?;
         Ok(head.unwrap_or(0))
     }
 }

@@ -18,8 +18,8 @@ use super::input::{Direction, EventView, Input};
 use super::state::Folder;
 use super::ProjectionError;
 use crate::store::{DatabaseUrl, EntryKind, LogEntry};
-use std::sync::mpsc;
 use std::collections::HashMap;
+use std::sync::mpsc;
 use std::time::Instant;
 
 /// Tuning of the engine; the defaults suit a 2-core server.
@@ -48,7 +48,10 @@ impl Default for EngineSettings {
             page: 10_000,
             flush_every: 50_000,
             rebuild_flush_every: 5_000_000,
-            max_cached: 200_000, snapshot_every: 0, keep_snapshots: 4 }
+            max_cached: 200_000,
+            snapshot_every: 0,
+            keep_snapshots: 4,
+        }
     }
 }
 
@@ -108,9 +111,21 @@ impl Engine {
     pub fn new(db: Db, folders: Vec<Box<dyn Folder>>, settings: EngineSettings) -> Engine {
         let tracks = folders
             .iter()
-            .map(|_| Track { generation: 0, flushed: 0, cursor: 0, target: Target::Active, enabled: false })
+            .map(|_| Track {
+                generation: 0,
+                flushed: 0,
+                cursor: 0,
+                target: Target::Active,
+                enabled: false,
+            })
             .collect();
-        Engine { db, prefetch: None, folders, tracks, settings }
+        Engine {
+            db,
+            prefetch: None,
+            folders,
+            tracks,
+            settings,
+        }
     }
 
     /// Lets rebuilds read and parse the log on a second connection, in parallel with folding.
@@ -150,11 +165,19 @@ impl Engine {
                     last_generation: 1,
                 };
                 db.insert_meta(&m)?;
-                tracing::info!(projection = name, "new projection, building from the whole log");
+                tracing::info!(
+                    projection = name,
+                    "new projection, building from the whole log"
+                );
                 Ok(m)
             })?;
             if meta.code_version != version {
-                tracing::info!(projection = name, stored = meta.code_version, code = version, "code version changed, rebuilding");
+                tracing::info!(
+                    projection = name,
+                    stored = meta.code_version,
+                    code = version,
+                    "code version changed, rebuilding"
+                );
                 stale.push(name);
             }
         }
@@ -184,10 +207,22 @@ impl Engine {
                     // A generation at checkpoint 0 holds no rows yet.
                     m.checkpoint == 0,
                 ),
-                None => (Track { generation: 0, flushed: 0, cursor: 0, target: Target::Active, enabled: false }, false),
+                None => (
+                    Track {
+                        generation: 0,
+                        flushed: 0,
+                        cursor: 0,
+                        target: Target::Active,
+                        enabled: false,
+                    },
+                    false,
+                ),
             };
             if !track.enabled && meta_exists(&track) {
-                tracing::warn!(projection = name, "stored projection has another code version; not folding it here");
+                tracing::warn!(
+                    projection = name,
+                    "stored projection has another code version; not folding it here"
+                );
             }
             self.tracks[i] = track;
             self.folders[i].reset(complete);
@@ -197,7 +232,9 @@ impl Engine {
 
     /// Folds committed entries into the active generations, in one transaction.
     pub fn advance_live(&mut self, entries: &[LogEntry]) -> Result<(), ProjectionError> {
-        let Some(last) = entries.last() else { return Ok(()) };
+        let Some(last) = entries.last() else {
+            return Ok(());
+        };
         let parsed = entries
             .iter()
             .map(|e| Parsed::new(e.seq, e.kind as i16, e.rollback_of, &e.body))
@@ -212,7 +249,12 @@ impl Engine {
 
     /// Folds the enabled tracks up to `to`, flushing every `flush_every` entries and at the
     /// end. On a conflict, reloads and refolds from the stored checkpoints.
-    fn advance(&mut self, to: i64, supplied: Option<&[Parsed]>, progress: &mut dyn FnMut(i64, i64)) -> Result<(), ProjectionError> {
+    fn advance(
+        &mut self,
+        to: i64,
+        supplied: Option<&[Parsed]>,
+        progress: &mut dyn FnMut(i64, i64),
+    ) -> Result<(), ProjectionError> {
         let mut attempts = 0;
         loop {
             match self.advance_once(to, supplied, progress) {
@@ -229,20 +271,50 @@ impl Engine {
         }
     }
 
-    fn advance_once(&mut self, to: i64, supplied: Option<&[Parsed]>, progress: &mut dyn FnMut(i64, i64)) -> Result<(), ProjectionError> {
+    fn advance_once(
+        &mut self,
+        to: i64,
+        supplied: Option<&[Parsed]>,
+        progress: &mut dyn FnMut(i64, i64),
+    ) -> Result<(), ProjectionError> {
         let mut since_flush = 0i64;
-        let building = self.tracks.iter().any(|t| t.enabled && t.target == Target::Building);
+        let building = self
+            .tracks
+            .iter()
+            .any(|t| t.enabled && t.target == Target::Building);
         // Stop pages at snapshot boundaries, so snapshots land exactly on them.
-        let every = if building { self.settings.snapshot_every } else { 0 };
+        let every = if building {
+            self.settings.snapshot_every
+        } else {
+            0
+        };
         // A rebuild reads and parses ahead on a second connection while this one folds.
         let mut reader = match (&self.prefetch, supplied) {
             (Some(url), None) if building => {
-                let start = self.tracks.iter().filter(|t| t.enabled).map(|t| t.cursor).min().unwrap_or(0);
-                Some(Reader::spawn(url.clone(), start, to, self.settings.page, every))
+                let start = self
+                    .tracks
+                    .iter()
+                    .filter(|t| t.enabled)
+                    .map(|t| t.cursor)
+                    .min()
+                    .unwrap_or(0);
+                Some(Reader::spawn(
+                    url.clone(),
+                    start,
+                    to,
+                    self.settings.page,
+                    every,
+                ))
             }
             _ => None,
         };
-        while let Some(start) = self.tracks.iter().filter(|t| t.enabled && t.cursor < to).map(|t| t.cursor).min() {
+        while let Some(start) = self
+            .tracks
+            .iter()
+            .filter(|t| t.enabled && t.cursor < to)
+            .map(|t| t.cursor)
+            .min()
+        {
             let stop = page_stop(start, to, every);
             let page: Vec<Parsed>;
             let entries: &[Parsed] = match (supplied, reader.as_mut()) {
@@ -253,12 +325,16 @@ impl Engine {
                 (_, Some(r)) => {
                     page = r.next_page()?;
                     if page.first().is_some_and(|f| f.seq != start + 1) {
-                        return Err(ProjectionError::Corrupt(format!("reader out of step at {start}")));
+                        return Err(ProjectionError::Corrupt(format!(
+                            "reader out of step at {start}"
+                        )));
                     }
                     &page
                 }
                 _ => {
-                    let raw = self.db.read_log(start, self.settings.page.min(stop - start).max(1))?;
+                    let raw = self
+                        .db
+                        .read_log(start, self.settings.page.min(stop - start).max(1))?;
                     page = parse_all(raw)?;
                     &page
                 }
@@ -272,7 +348,11 @@ impl Engine {
             let cursor = entries.last().map_or(start, |e| e.seq);
             progress(cursor, to);
             let snapshot_due = self.snapshot_due(cursor);
-            let flush_every = if building { self.settings.rebuild_flush_every } else { self.settings.flush_every };
+            let flush_every = if building {
+                self.settings.rebuild_flush_every
+            } else {
+                self.settings.flush_every
+            };
             if since_flush >= flush_every || cursor >= to || snapshot_due {
                 self.flush()?;
                 since_flush = 0;
@@ -287,10 +367,9 @@ impl Engine {
     fn snapshot_due(&self, cursor: i64) -> bool {
         let every = self.settings.snapshot_every;
         every > 0
-            && self
-                .tracks
-                .iter()
-                .any(|t| t.enabled && t.target == Target::Building && t.flushed / every != cursor / every)
+            && self.tracks.iter().any(|t| {
+                t.enabled && t.target == Target::Building && t.flushed / every != cursor / every
+            })
     }
 
     /// Folds entries (contiguous, in order) into every enabled track behind them.
@@ -306,26 +385,49 @@ impl Engine {
                 originals.insert(seq, parse(seq, &body)?);
             }
         }
-        let Engine { db, folders, tracks, .. } = self;
+        let Engine {
+            db,
+            folders,
+            tracks,
+            ..
+        } = self;
         for entry in entries {
             let input = match EntryKind::from_i16(entry.kind) {
                 Some(EntryKind::Event) => match &entry.event {
-                    Some(view) => Some(Input { seq: entry.seq, direction: Direction::Apply, event: view }),
-                    None => return Err(ProjectionError::Corrupt(format!("event entry {} unparsed", entry.seq))),
-                },
-                Some(EntryKind::Rollback) => match entry.rollback_of.and_then(|s| originals.get(&s)) {
-                    Some(original) => Some(Input { seq: entry.seq, direction: Direction::Undo, event: original }),
+                    Some(view) => Some(Input {
+                        seq: entry.seq,
+                        direction: Direction::Apply,
+                        event: view,
+                    }),
                     None => {
                         return Err(ProjectionError::Corrupt(format!(
-                            "rollback entry {} undoes an event not in the log",
+                            "event entry {} unparsed",
                             entry.seq
                         )))
                     }
                 },
+                Some(EntryKind::Rollback) => {
+                    match entry.rollback_of.and_then(|s| originals.get(&s)) {
+                        Some(original) => Some(Input {
+                            seq: entry.seq,
+                            direction: Direction::Undo,
+                            event: original,
+                        }),
+                        None => {
+                            return Err(ProjectionError::Corrupt(format!(
+                                "rollback entry {} undoes an event not in the log",
+                                entry.seq
+                            )))
+                        }
+                    }
+                }
                 // Block markers change no projection (yet); the checkpoint passes them.
                 Some(EntryKind::BlockApplied | EntryKind::BlockRolledBack) => None,
                 None => {
-                    return Err(ProjectionError::Corrupt(format!("entry {} has unknown kind {}", entry.seq, entry.kind)))
+                    return Err(ProjectionError::Corrupt(format!(
+                        "entry {} has unknown kind {}",
+                        entry.seq, entry.kind
+                    )))
                 }
             };
             for (folder, track) in folders.iter_mut().zip(tracks.iter_mut()) {
@@ -355,8 +457,9 @@ impl Engine {
     /// Writes every track's dirty states and checkpoint in one transaction, checking that
     /// nobody moved the projection since.
     fn flush(&mut self) -> Result<(), ProjectionError> {
-        let pending: Vec<usize> =
-            (0..self.folders.len()).filter(|&i| self.tracks[i].enabled && self.tracks[i].cursor != self.tracks[i].flushed).collect();
+        let pending: Vec<usize> = (0..self.folders.len())
+            .filter(|&i| self.tracks[i].enabled && self.tracks[i].cursor != self.tracks[i].flushed)
+            .collect();
         if pending.is_empty() {
             return Ok(());
         }
@@ -364,12 +467,19 @@ impl Engine {
         for &i in &pending {
             writes.push(self.folders[i].take_dirty()?);
         }
-        let Engine { db, folders, tracks, .. } = self;
+        let Engine {
+            db,
+            folders,
+            tracks,
+            ..
+        } = self;
         db.transaction(|db| {
             for (&i, rows) in pending.iter().zip(&writes) {
                 let name = folders[i].name();
                 let t = tracks[i];
-                let mut meta = db.meta(name)?.ok_or_else(|| ProjectionError::Conflict(format!("{name}: row vanished")))?;
+                let mut meta = db
+                    .meta(name)?
+                    .ok_or_else(|| ProjectionError::Conflict(format!("{name}: row vanished")))?;
                 match t.target {
                     Target::Active => {
                         if meta.active_generation != t.generation || meta.checkpoint != t.flushed {
@@ -381,8 +491,12 @@ impl Engine {
                         meta.checkpoint = t.cursor;
                     }
                     Target::Building => {
-                        if meta.building_generation != Some(t.generation) || meta.building_checkpoint != Some(t.flushed) {
-                            return Err(ProjectionError::Conflict(format!("{name}: another rebuild took over")));
+                        if meta.building_generation != Some(t.generation)
+                            || meta.building_checkpoint != Some(t.flushed)
+                        {
+                            return Err(ProjectionError::Conflict(format!(
+                                "{name}: another rebuild took over"
+                            )));
                         }
                         meta.building_checkpoint = Some(t.cursor);
                     }
@@ -410,12 +524,19 @@ impl Engine {
             let version = self.folders[i].version();
             let keep = self.settings.keep_snapshots;
             self.db.transaction(|db| {
-                let mut meta = db.meta(name)?.ok_or_else(|| ProjectionError::Conflict(format!("{name}: row vanished")))?;
+                let mut meta = db
+                    .meta(name)?
+                    .ok_or_else(|| ProjectionError::Conflict(format!("{name}: row vanished")))?;
                 let generation = meta.last_generation + 1;
                 meta.last_generation = generation;
                 db.save_meta(&meta)?;
                 db.copy_generation(name, t.generation, generation)?;
-                db.add_snapshot(&Snapshot { projection: name.to_string(), generation, code_version: version, seq: t.cursor })?;
+                db.add_snapshot(&Snapshot {
+                    projection: name.to_string(),
+                    generation,
+                    code_version: version,
+                    seq: t.cursor,
+                })?;
                 let snaps = db.snapshots(name)?;
                 for old in snaps.iter().take(snaps.len().saturating_sub(keep)) {
                     db.delete_snapshot(name, old.generation)?;
@@ -474,7 +595,10 @@ impl Engine {
                     }
                 }
                 let base = from_seq.and_then(|s| {
-                    snaps.iter().filter(|x| x.code_version == version && x.seq <= s).max_by_key(|x| x.seq)
+                    snaps
+                        .iter()
+                        .filter(|x| x.code_version == version && x.seq <= s)
+                        .max_by_key(|x| x.seq)
                 });
                 let start = match base {
                     Some(snap) => {
@@ -496,12 +620,20 @@ impl Engine {
                 let rows = self.db.load_generation(name, generation)?;
                 self.folders[i].seed(rows)?;
             }
-            self.tracks[i] = Track { generation, flushed: start, cursor: start, target: Target::Building, enabled: true };
+            self.tracks[i] = Track {
+                generation,
+                flushed: start,
+                cursor: start,
+                target: Target::Building,
+                enabled: true,
+            };
             started_at = started_at.min(start);
             tracing::info!(projection = name, generation, from = start, "rebuilding");
         }
         if started_at == i64::MAX {
-            return Err(ProjectionError::Config(format!("no projection named {names:?}")));
+            return Err(ProjectionError::Config(format!(
+                "no projection named {names:?}"
+            )));
         }
         // Catch up with the head, then swap; if the live checkpoint ran ahead meanwhile,
         // fold the difference and try again.
@@ -517,9 +649,13 @@ impl Engine {
                 let name = self.folders[i].name();
                 let version = self.folders[i].version();
                 let swapped = self.db.transaction(|db| {
-                    let mut meta = db.meta(name)?.ok_or_else(|| ProjectionError::Conflict(format!("{name}: row vanished")))?;
+                    let mut meta = db.meta(name)?.ok_or_else(|| {
+                        ProjectionError::Conflict(format!("{name}: row vanished"))
+                    })?;
                     if meta.building_generation != Some(t.generation) {
-                        return Err(ProjectionError::Conflict(format!("{name}: another rebuild took over")));
+                        return Err(ProjectionError::Conflict(format!(
+                            "{name}: another rebuild took over"
+                        )));
                     }
                     // The live generation may be ahead (its projector kept folding).
                     if meta.code_version == version && meta.checkpoint > t.cursor {
@@ -537,7 +673,12 @@ impl Engine {
                     Ok(true)
                 })?;
                 if swapped {
-                    tracing::info!(projection = name, generation = t.generation, checkpoint = t.cursor, "rebuilt generation swapped in");
+                    tracing::info!(
+                        projection = name,
+                        generation = t.generation,
+                        checkpoint = t.cursor,
+                        "rebuilt generation swapped in"
+                    );
                     self.tracks[i].enabled = false;
                 } else {
                     done = false;
@@ -578,7 +719,11 @@ impl Engine {
 
     /// Where each folded projection stands: (name, generation, checkpoint).
     pub fn checkpoints(&self) -> Vec<(&'static str, i64, i64)> {
-        self.folders.iter().zip(&self.tracks).map(|(f, t)| (f.name(), t.generation, t.flushed)).collect()
+        self.folders
+            .iter()
+            .zip(&self.tracks)
+            .map(|(f, t)| (f.name(), t.generation, t.flushed))
+            .collect()
     }
 }
 
@@ -592,14 +737,30 @@ pub(crate) struct Parsed {
 }
 
 impl Parsed {
-    fn new(seq: i64, kind: i16, rollback_of: Option<i64>, body: &str) -> Result<Parsed, ProjectionError> {
-        let event = if kind == EntryKind::Event as i16 { Some(parse(seq, body)?) } else { None };
-        Ok(Parsed { seq, kind, rollback_of, event })
+    fn new(
+        seq: i64,
+        kind: i16,
+        rollback_of: Option<i64>,
+        body: &str,
+    ) -> Result<Parsed, ProjectionError> {
+        let event = if kind == EntryKind::Event as i16 {
+            Some(parse(seq, body)?)
+        } else {
+            None
+        };
+        Ok(Parsed {
+            seq,
+            kind,
+            rollback_of,
+            event,
+        })
     }
 }
 
 fn parse_all(raw: Vec<RawEntry>) -> Result<Vec<Parsed>, ProjectionError> {
-    raw.into_iter().map(|r| Parsed::new(r.seq, r.kind, r.rollback_of, &r.body)).collect()
+    raw.into_iter()
+        .map(|r| Parsed::new(r.seq, r.kind, r.rollback_of, &r.body))
+        .collect()
 }
 
 /// Where a page that starts after `start` must end: `to`, or the next multiple of
@@ -624,36 +785,42 @@ const READ_AHEAD_PAGES: usize = 3;
 impl Reader {
     fn spawn(url: DatabaseUrl, start: i64, to: i64, page: i64, every: i64) -> Reader {
         let (tx, rx) = mpsc::sync_channel(READ_AHEAD_PAGES);
-        let spawned = std::thread::Builder::new().name("replay-reader".into()).spawn(move || {
-            let mut db = match Db::open(&url, std::time::Duration::from_secs(10)) {
-                Ok(db) => db,
-                Err(e) => {
-                    let _ = tx.send(Err(e));
-                    return;
-                }
-            };
-            let mut cursor = start;
-            while cursor < to {
-                let stop = page_stop(cursor, to, every);
-                let result = db.read_log(cursor, page.min(stop - cursor).max(1)).and_then(parse_all);
-                match result {
-                    Ok(p) if p.is_empty() => return,
-                    Ok(p) => {
-                        cursor = p.last().map_or(cursor, |e| e.seq);
-                        if tx.send(Ok(p)).is_err() {
-                            return;
-                        }
-                    }
+        let spawned = std::thread::Builder::new()
+            .name("replay-reader".into())
+            .spawn(move || {
+                let mut db = match Db::open(&url, std::time::Duration::from_secs(10)) {
+                    Ok(db) => db,
                     Err(e) => {
                         let _ = tx.send(Err(e));
                         return;
                     }
+                };
+                let mut cursor = start;
+                while cursor < to {
+                    let stop = page_stop(cursor, to, every);
+                    let result = db
+                        .read_log(cursor, page.min(stop - cursor).max(1))
+                        .and_then(parse_all);
+                    match result {
+                        Ok(p) if p.is_empty() => return,
+                        Ok(p) => {
+                            cursor = p.last().map_or(cursor, |e| e.seq);
+                            if tx.send(Ok(p)).is_err() {
+                                return;
+                            }
+                        }
+                        Err(e) => {
+                            let _ = tx.send(Err(e));
+                            return;
+                        }
+                    }
                 }
-            }
-        });
+            });
         if let Err(e) = spawned {
             let (tx, rx) = mpsc::sync_channel(1);
-            let _ = tx.send(Err(ProjectionError::Unavailable(format!("cannot start the reader: {e}"))));
+            let _ = tx.send(Err(ProjectionError::Unavailable(format!(
+                "cannot start the reader: {e}"
+            ))));
             return Reader { pages: rx };
         }
         Reader { pages: rx }

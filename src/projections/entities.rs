@@ -116,7 +116,8 @@ impl EntityMapping {
     pub fn from_file(path: &Path) -> Result<EntityMapping, ProjectionError> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| ProjectionError::Config(format!("{}: {e}", path.display())))?;
-        serde_json::from_str(&text).map_err(|e| ProjectionError::Config(format!("{}: {e}", path.display())))
+        serde_json::from_str(&text)
+            .map_err(|e| ProjectionError::Config(format!("{}: {e}", path.display())))
     }
 
     /// `None`: the built-in default; `Some(path)`: that file.
@@ -146,21 +147,27 @@ impl EntityMapping {
             }
         }
         let tuple = value.as_object()?;
-        let (name_field, name) = self
-            .name_fields
-            .iter()
-            .find_map(|f| tuple.get(f).and_then(Value::as_str).map(|v| (f.as_str(), v)))?;
+        let (name_field, name) = self.name_fields.iter().find_map(|f| {
+            tuple
+                .get(f)
+                .and_then(Value::as_str)
+                .map(|v| (f.as_str(), v))
+        })?;
         let mut kind_field = None;
         let (kind, op) = if let Some(rule) = self.events.get(name) {
             (rule.kind.clone(), rule.op)
         } else {
             let (kind, verb) = match name.rsplit_once('-') {
-                Some((kind, verb)) if !kind.is_empty() && !verb.is_empty() => (kind.to_string(), verb),
+                Some((kind, verb)) if !kind.is_empty() && !verb.is_empty() => {
+                    (kind.to_string(), verb)
+                }
                 _ => {
-                    let (f, k) = self
-                        .kind_fields
-                        .iter()
-                        .find_map(|f| tuple.get(f).and_then(Value::as_str).map(|v| (f.as_str(), v)))?;
+                    let (f, k) = self.kind_fields.iter().find_map(|f| {
+                        tuple
+                            .get(f)
+                            .and_then(Value::as_str)
+                            .map(|v| (f.as_str(), v))
+                    })?;
                     kind_field = Some(f);
                     (k.to_string(), name)
                 }
@@ -170,13 +177,23 @@ impl EntityMapping {
         if kind.is_empty() {
             return None;
         }
-        let payload = self
-            .payload_fields
+        let payload = self.payload_fields.iter().find_map(|f| {
+            tuple
+                .get(f)
+                .and_then(Value::as_object)
+                .map(|o| (f.as_str(), o))
+        });
+        let id_names: Vec<String> = self
+            .id_fields
             .iter()
-            .find_map(|f| tuple.get(f).and_then(Value::as_object).map(|o| (f.as_str(), o)));
-        let id_names: Vec<String> = self.id_fields.iter().map(|f| f.replace("{kind}", &kind)).collect();
+            .map(|f| f.replace("{kind}", &kind))
+            .collect();
         let find_id = |o: &Map<String, Value>| {
-            id_names.iter().find_map(|f| o.get(f).filter(|v| !v.is_null()).map(|v| (f.clone(), scalar_text(v))))
+            id_names.iter().find_map(|f| {
+                o.get(f)
+                    .filter(|v| !v.is_null())
+                    .map(|v| (f.clone(), scalar_text(v)))
+            })
         };
         let (id_field, id) = find_id(tuple).or_else(|| payload.and_then(|(_, p)| find_id(p)))?;
         if id.is_empty() {
@@ -191,7 +208,12 @@ impl EntityMapping {
             })
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
-        Some(Mapped { kind, id, op, fields })
+        Some(Mapped {
+            kind,
+            id,
+            op,
+            fields,
+        })
     }
 }
 
@@ -266,17 +288,29 @@ impl Projection for Entities {
         (CODE_VERSION * 1_000_000_007) ^ self.mapping.fingerprint()
     }
 
-    fn apply(&self, input: &Input<'_>, states: &mut States<'_, '_, Entity>) -> Result<(), ProjectionError> {
+    fn apply(
+        &self,
+        input: &Input<'_>,
+        states: &mut States<'_, '_, Entity>,
+    ) -> Result<(), ProjectionError> {
         let e = input.event;
         if e.event_type != EventType::PrintEvent || !e.success {
             return Ok(());
         }
-        let Some(value) = e.data.value.as_ref() else { return Ok(()) };
-        let Some(m) = self.mapping.map(e.contract_id.as_deref(), value) else { return Ok(()) };
+        let Some(value) = e.data.value.as_ref() else {
+            return Ok(());
+        };
+        let Some(m) = self.mapping.map(e.contract_id.as_deref(), value) else {
+            return Ok(());
+        };
         let entity = states.get_mut(&key(&m.kind, &m.id))?;
         match input.direction {
             super::input::Direction::Apply => {
-                entity.changes.push(Change { seq: e.seq, op: m.op, fields: m.fields });
+                entity.changes.push(Change {
+                    seq: e.seq,
+                    op: m.op,
+                    fields: m.fields,
+                });
             }
             super::input::Direction::Undo => {
                 entity.changes.retain(|c| c.seq != e.seq);
@@ -315,14 +349,24 @@ mod tests {
     #[test]
     fn default_mapping_reads_names_ids_and_ops() {
         let m = EntityMapping::default();
-        let v = json!({"event": "exchange-created", "exchange-id": 123, "hours": 2, "provider": "ST1"});
+        let v =
+            json!({"event": "exchange-created", "exchange-id": 123, "hours": 2, "provider": "ST1"});
         let got = m.map(None, &v).expect("maps");
-        assert_eq!((got.kind.as_str(), got.id.as_str(), got.op), ("exchange", "123", Op::Create));
-        assert_eq!(Value::Object(got.fields), json!({"hours": 2, "provider": "ST1"}));
+        assert_eq!(
+            (got.kind.as_str(), got.id.as_str(), got.op),
+            ("exchange", "123", Op::Create)
+        );
+        assert_eq!(
+            Value::Object(got.fields),
+            json!({"hours": 2, "provider": "ST1"})
+        );
 
         let v = json!({"action": "offer-cancelled", "id": "o-9"});
         let got = m.map(None, &v).expect("maps");
-        assert_eq!((got.kind.as_str(), got.id.as_str(), got.op), ("offer", "o-9", Op::Delete));
+        assert_eq!(
+            (got.kind.as_str(), got.id.as_str(), got.op),
+            ("offer", "o-9", Op::Delete)
+        );
 
         let v = json!({"event": "member-joined", "member-id": "ST2"});
         assert_eq!(m.map(None, &v).expect("maps").op, Op::Update);
@@ -330,11 +374,18 @@ mod tests {
         // Arkadiko style: a bare verb, the kind in `type`, the id inside `data`.
         let v = json!({"action": "created", "type": "vault", "data": {"id": 7, "owner": "SP1"}});
         let got = m.map(None, &v).expect("maps");
-        assert_eq!((got.kind.as_str(), got.id.as_str(), got.op), ("vault", "7", Op::Create));
+        assert_eq!(
+            (got.kind.as_str(), got.id.as_str(), got.op),
+            ("vault", "7", Op::Create)
+        );
         assert_eq!(Value::Object(got.fields), json!({"owner": "SP1"}));
 
         assert_eq!(m.map(None, &json!("Hello World")), None);
-        assert_eq!(m.map(None, &json!({"event": "exchange-created"})), None, "no id");
+        assert_eq!(
+            m.map(None, &json!({"event": "exchange-created"})),
+            None,
+            "no id"
+        );
     }
 
     #[test]
@@ -344,15 +395,29 @@ mod tests {
                 .expect("mapping parses");
         let v = json!({"event": "hours-logged", "ref": 5, "hours": 3});
         let got = custom.map(None, &v).expect("maps");
-        assert_eq!((got.kind.as_str(), got.id.as_str(), got.op), ("exchange", "5", Op::Update));
-        assert_ne!(Entities::new(custom).version(), Entities::new(EntityMapping::default()).version());
+        assert_eq!(
+            (got.kind.as_str(), got.id.as_str(), got.op),
+            ("exchange", "5", Op::Update)
+        );
+        assert_ne!(
+            Entities::new(custom).version(),
+            Entities::new(EntityMapping::default()).version()
+        );
     }
 
     #[test]
     fn undo_removes_the_change_and_version_keeps_rising() {
         let mut e = Entity::default();
-        e.changes.push(Change { seq: 1, op: Op::Create, fields: json!({"a": 1}).as_object().cloned().unwrap_or_default() });
-        e.changes.push(Change { seq: 2, op: Op::Update, fields: json!({"b": 2}).as_object().cloned().unwrap_or_default() });
+        e.changes.push(Change {
+            seq: 1,
+            op: Op::Create,
+            fields: json!({"a": 1}).as_object().cloned().unwrap_or_default(),
+        });
+        e.changes.push(Change {
+            seq: 2,
+            op: Op::Update,
+            fields: json!({"b": 2}).as_object().cloned().unwrap_or_default(),
+        });
         assert_eq!(Value::Object(e.fold().0), json!({"a": 1, "b": 2}));
         e.changes.retain(|c| c.seq != 2);
         assert_eq!(Value::Object(e.fold().0), json!({"a": 1}));

@@ -48,7 +48,11 @@ pub struct Projector {
 
 impl Projector {
     pub fn new(config: ProjectorConfig, supervisor: Addr<Supervisor>) -> Projector {
-        Projector { config, supervisor, work: None }
+        Projector {
+            config,
+            supervisor,
+            work: None,
+        }
     }
 }
 
@@ -56,7 +60,9 @@ impl Actor for Projector {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
-        let listen = self.supervisor.send(Listen { recipient: ctx.address().recipient() });
+        let listen = self.supervisor.send(Listen {
+            recipient: ctx.address().recipient(),
+        });
         ctx.wait(listen.into_actor(self).map(|res, act, ctx| {
             if res.is_err() {
                 tracing::error!("supervisor gone before the projector registered");
@@ -65,7 +71,9 @@ impl Actor for Projector {
             }
             let (tx, rx) = mpsc::channel();
             let config = act.config.clone();
-            let spawned = std::thread::Builder::new().name("projector".into()).spawn(move || run(config, rx));
+            let spawned = std::thread::Builder::new()
+                .name("projector".into())
+                .spawn(move || run(config, rx));
             match spawned {
                 Ok(_) => act.work = Some(tx),
                 Err(e) => {
@@ -94,7 +102,8 @@ fn run(config: ProjectorConfig, rx: mpsc::Receiver<Work>) {
     let mut engine = loop {
         match Db::open(&config.url, SQLITE_BUSY_TIMEOUT) {
             Ok(db) => {
-                break Engine::new(db, builtin(config.mapping.clone()), config.settings).with_prefetch(config.url.clone())
+                break Engine::new(db, builtin(config.mapping.clone()), config.settings)
+                    .with_prefetch(config.url.clone())
             }
             Err(e) => {
                 tracing::warn!(error = %e, "projector cannot connect, retrying");
@@ -156,7 +165,10 @@ fn run(config: ProjectorConfig, rx: mpsc::Receiver<Work>) {
 
 /// Sleeps one retry interval; true when the actor is gone.
 fn wait_or_stop(rx: &mpsc::Receiver<Work>) -> bool {
-    matches!(rx.recv_timeout(RETRY_INTERVAL), Err(mpsc::RecvTimeoutError::Disconnected))
+    matches!(
+        rx.recv_timeout(RETRY_INTERVAL),
+        Err(mpsc::RecvTimeoutError::Disconnected)
+    )
 }
 
 /// Starts the projector of a server (used by `startup`).
@@ -166,7 +178,14 @@ pub fn start(
     supervisor: Addr<Supervisor>,
 ) -> Result<Addr<Projector>, super::ProjectionError> {
     let mapping = EntityMapping::load(config.entity_mapping.as_deref())?;
-    let settings = EngineSettings { flush_every: config.projection_flush_every.max(1), ..EngineSettings::default() };
-    let config = ProjectorConfig { url, mapping, settings };
+    let settings = EngineSettings {
+        flush_every: config.projection_flush_every.max(1),
+        ..EngineSettings::default()
+    };
+    let config = ProjectorConfig {
+        url,
+        mapping,
+        settings,
+    };
     Ok(Projector::new(config, supervisor).start())
 }

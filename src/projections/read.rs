@@ -40,7 +40,11 @@ pub async fn statuses(store: &Store) -> Result<Vec<ProjectionStatus>, StoreError
 }
 
 /// The served state of `key` and the projection's checkpoint.
-pub async fn state(store: &Store, projection: &str, key: &str) -> Result<Option<(i64, String)>, StoreError> {
+pub async fn state(
+    store: &Store,
+    projection: &str,
+    key: &str,
+) -> Result<Option<(i64, String)>, StoreError> {
     Ok(with_conn!(store.inner(), |c| projection_rows::table
         .inner_join(
             projections::table.on(projections::name
@@ -60,17 +64,23 @@ fn decode<T: serde::de::DeserializeOwned>(json: &str) -> Result<T, StoreError> {
 }
 
 pub async fn account(store: &Store, principal: &str) -> Result<Option<Value>, StoreError> {
-    let Some((seq, json)) = state(store, accounts::NAME, principal).await? else { return Ok(None) };
+    let Some((seq, json)) = state(store, accounts::NAME, principal).await? else {
+        return Ok(None);
+    };
     Ok(accounts::render(principal, &decode(&json)?, seq))
 }
 
 pub async fn contract(store: &Store, contract_id: &str) -> Result<Option<Value>, StoreError> {
-    let Some((seq, json)) = state(store, contracts::NAME, contract_id).await? else { return Ok(None) };
+    let Some((seq, json)) = state(store, contracts::NAME, contract_id).await? else {
+        return Ok(None);
+    };
     Ok(contracts::render(contract_id, &decode(&json)?, seq))
 }
 
 pub async fn entity(store: &Store, kind: &str, id: &str) -> Result<Option<Value>, StoreError> {
-    let Some((seq, json)) = state(store, entities::NAME, &entities::key(kind, id)).await? else { return Ok(None) };
+    let Some((seq, json)) = state(store, entities::NAME, &entities::key(kind, id)).await? else {
+        return Ok(None);
+    };
     Ok(entities::render(kind, id, &decode(&json)?, seq))
 }
 
@@ -84,7 +94,11 @@ pub async fn dump(store: &Store) -> Result<Vec<(String, String, String)>, StoreE
                 .and(projections::active_generation.eq(projection_rows::generation))),
         )
         .order((projection_rows::projection, projection_rows::key))
-        .select((projection_rows::projection, projection_rows::key, projection_rows::value))
+        .select((
+            projection_rows::projection,
+            projection_rows::key,
+            projection_rows::value
+        ))
         .load(c)
         .await?))
 }

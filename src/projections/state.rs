@@ -31,7 +31,11 @@ pub trait Projection: Send + 'static {
     fn version(&self) -> i64;
 
     /// Folds one event applied or undone.
-    fn apply(&self, input: &Input<'_>, states: &mut States<'_, '_, Self::State>) -> Result<(), ProjectionError>;
+    fn apply(
+        &self,
+        input: &Input<'_>,
+        states: &mut States<'_, '_, Self::State>,
+    ) -> Result<(), ProjectionError>;
 
     /// A state that is the same as no state at all; its row is deleted rather than written,
     /// so undoing every event of a key leaves exactly what never applying them leaves.
@@ -87,7 +91,11 @@ pub struct Cache<S> {
 
 impl<S> Cache<S> {
     pub fn new(complete: bool) -> Self {
-        Cache { map: FastMap::default(), dirty: Vec::new(), complete }
+        Cache {
+            map: FastMap::default(),
+            dirty: Vec::new(),
+            complete,
+        }
     }
 }
 
@@ -116,7 +124,10 @@ pub struct Fold<P: Projection> {
 
 impl<P: Projection> Fold<P> {
     pub fn new(projection: P) -> Self {
-        Fold { projection, cache: Cache::new(false) }
+        Fold {
+            projection,
+            cache: Cache::new(false),
+        }
     }
 }
 
@@ -130,19 +141,27 @@ impl<P: Projection> Folder for Fold<P> {
     }
 
     fn apply(&mut self, input: &Input<'_>, load: &mut Loader<'_>) -> Result<(), ProjectionError> {
-        let mut states = States { cache: &mut self.cache, load };
+        let mut states = States {
+            cache: &mut self.cache,
+            load,
+        };
         self.projection.apply(input, &mut states)
     }
 
     fn take_dirty(&mut self) -> Result<Vec<(String, Option<String>)>, ProjectionError> {
         let mut out = Vec::with_capacity(self.cache.dirty.len());
         for key in std::mem::take(&mut self.cache.dirty) {
-            let Some((state, dirty)) = self.cache.map.get_mut(&key) else { continue };
+            let Some((state, dirty)) = self.cache.map.get_mut(&key) else {
+                continue;
+            };
             *dirty = false;
             let value = if P::is_empty(state) {
                 None
             } else {
-                Some(serde_json::to_string(state).map_err(|e| ProjectionError::Corrupt(e.to_string()))?)
+                Some(
+                    serde_json::to_string(state)
+                        .map_err(|e| ProjectionError::Corrupt(e.to_string()))?,
+                )
             };
             out.push((key, value));
         }

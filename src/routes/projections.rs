@@ -13,19 +13,34 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/api/projections", web::get().to(statuses));
 }
 
-async fn account(state: web::Data<AppState>, principal: web::Path<String>) -> Result<HttpResponse, ApiError> {
-    let body = read::account(&state.store, &principal).await?.ok_or(ApiError::NotFound)?;
+async fn account(
+    state: web::Data<AppState>,
+    principal: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let body = read::account(&state.store, &principal)
+        .await?
+        .ok_or(ApiError::NotFound)?;
     Ok(HttpResponse::Ok().json(body))
 }
 
-async fn contract(state: web::Data<AppState>, contract_id: web::Path<String>) -> Result<HttpResponse, ApiError> {
-    let body = read::contract(&state.store, &contract_id).await?.ok_or(ApiError::NotFound)?;
+async fn contract(
+    state: web::Data<AppState>,
+    contract_id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let body = read::contract(&state.store, &contract_id)
+        .await?
+        .ok_or(ApiError::NotFound)?;
     Ok(HttpResponse::Ok().json(body))
 }
 
-async fn entity(state: web::Data<AppState>, path: web::Path<(String, String)>) -> Result<HttpResponse, ApiError> {
+async fn entity(
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
     let (kind, id) = path.into_inner();
-    let body = read::entity(&state.store, &kind, &id).await?.ok_or(ApiError::NotFound)?;
+    let body = read::entity(&state.store, &kind, &id)
+        .await?
+        .ok_or(ApiError::NotFound)?;
     Ok(HttpResponse::Ok().json(body))
 }
 

@@ -19,13 +19,18 @@ pub async fn wait_projected(app: &TestApp) -> i64 {
         if list.len() == 3 && list.iter().all(|p| p["checkpoint"].as_i64() == Some(head)) {
             return head;
         }
-        assert!(Instant::now() < deadline, "projections did not reach head {head}: {body}");
+        assert!(
+            Instant::now() < deadline,
+            "projections did not reach head {head}: {body}"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 
 pub async fn open_store(url: &str) -> Store {
-    Store::open(StoreConfig::new(DatabaseUrl::parse(url).expect("url"))).await.expect("store opens")
+    Store::open(StoreConfig::new(DatabaseUrl::parse(url).expect("url")))
+        .await
+        .expect("store opens")
 }
 
 /// Every served state, (projection, key) → state JSON.

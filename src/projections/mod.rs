@@ -27,9 +27,14 @@
 //!   leaves behind every N `seq`s (the newest few kept). With no such snapshot it starts
 //!   from zero. Either way the result is the state at the head.
 //! - **A new projection** (no row yet) builds itself from the whole log on first start.
-//! - **Speed.** Folding runs in memory over typed states with the log read in pages of
-//!   10,000; changed states are written in multi-row statements every 50,000 entries. The
-//!   engine runs on a thread of its own with a synchronous connection ([`db`]).
+//! - **Speed.** Folding runs in memory over typed states (foldhash maps, compact
+//!   per-height counts). A rebuild reads and parses the log in pages of 10,000 on a second
+//!   connection while the first folds, and writes the final states in multi-row
+//!   statements once at the end (and at snapshots); live catch-up commits every 50,000
+//!   entries. The engine runs on a thread of its own with a synchronous connection
+//!   ([`db`]). `bench-replay` measures it.
+//! - **Live batches**: the projector folds each `Committed` batch (merged with any that
+//!   wait) in one transaction with the checkpoint.
 //! - **Amounts** are exact signed integers of any size ([`amount`]).
 //! - **Entities** come from print events through a mapping that is data ([`entities`]).
 //!

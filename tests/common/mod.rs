@@ -230,3 +230,125 @@ impl TestApp {
         self.handle.stop(false).await;
     }
 }
+
+/// Opens a second handle on the test's database, as an operator's tool would.
+pub async fn open_store(url: &str) -> timebank_realtime::store::Store {
+    let config = timebank_realtime::config::DatabaseArgs::new(url).store_config().expect("store config");
+    timebank_realtime::store::Store::open(config).await.expect("store opens")
+}
+
+/// Every log entry (all kinds), paging through `Store::entries_after`.
+pub async fn all_entries(store: &timebank_realtime::store::Store) -> Vec<timebank_realtime::store::LogEntry> {
+    let mut out: Vec<timebank_realtime::store::LogEntry> = Vec::new();
+    loop {
+        let after = out.last().map_or(0, |e| e.seq);
+        let page = store.entries_after(after, 1000).await.expect("entries_after");
+        if page.is_empty() {
+            return out;
+        }
+        out.extend(page);
+    }
+}
+
+/// One receipt event of a payload's `apply` blocks, read straight from the JSON.
+#[derive(Debug, Clone)]
+pub struct PayloadEvent {
+    pub block_hash: String,
+    pub block_height: i64,
+    pub timestamp: i64,
+    pub tx_hash: String,
+    /// `metadata.position.index`, else the transaction's place in the block.
+    pub tx_index: i64,
+    /// `position.index`, else the event's place in the receipt.
+    pub event_index: i64,
+    /// Chainhook's `type`.
+    pub chainhook_type: String,
+    pub data: Value,
+    pub success: bool,
+    pub sender: Option<String>,
+    /// `kind.data.contract_identifier` of a `ContractCall`.
+    pub called_contract: Option<String>,
+}
+
+/// Walks a payload's `apply` blocks as PROTOCOL §1 says a fresh store sees them: returns
+/// the events whose identity (block hash, tx index, event index) is new, in payload order,
+/// and how many repeated an identity already seen.
+pub fn apply_events(payload: &Value) -> (Vec<PayloadEvent>, usize) {
+    let mut seen = std::collections::HashSet::new();
+    let mut out = Vec::new();
+    let mut repeats = 0;
+    for block in payload["apply"].as_array().expect("apply is an array") {
+        let block_hash = block["block_identifier"]["hash"].as_str().expect("hash").to_string();
+        for (t, tx) in block["transactions"].as_array().expect("transactions").iter().enumerate() {
+            let m = &tx["metadata"];
+            let tx_index = m["position"]["index"].as_i64().unwrap_or(t as i64);
+            let called_contract = (m["kind"]["type"] == "ContractCall")
+                .then(|| m["kind"]["data"]["contract_identifier"].as_str().map(str::to_string))
+                .flatten();
+            for (i, ev) in m["receipt"]["events"].as_array().expect("events").iter().enumerate() {
+                let event_index = ev["position"]["index"].as_i64().unwrap_or(i as i64);
+                if !seen.insert((block_hash.clone(), tx_index, event_index)) {
+                    repeats += 1;
+                    continue;
+                }
+                out.push(PayloadEvent {
+                    block_hash: block_hash.clone(),
+                    block_height: block["block_identifier"]["index"].as_i64().expect("index"),
+                    timestamp: block["timestamp"].as_i64().expect("timestamp"),
+                    tx_hash: tx["transaction_identifier"]["hash"].as_str().expect("tx hash").to_string(),
+                    tx_index,
+                    event_index,
+                    chainhook_type: ev["type"].as_str().expect("type").to_string(),
+                    data: ev["data"].clone(),
+                    success: m["success"].as_bool().expect("success"),
+                    sender: m["sender"].as_str().map(str::to_string),
+                    called_contract: called_contract.clone(),
+                });
+            }
+        }
+    }
+    (out, repeats)
+}
+
+impl PayloadEvent {
+    /// `eventType` per PROTOCOL §2.
+    pub fn expected_event_type(&self) -> &'static str {
+        match self.chainhook_type.as_str() {
+            "SmartContractEvent" if self.data["topic"] == "print" => "print_event",
+            "SmartContractEvent" => "contract_event",
+            "STXTransferEvent" => "stx_transfer_event",
+            "STXMintEvent" => "stx_mint_event",
+            "STXBurnEvent" => "stx_burn_event",
+            "STXLockEvent" => "stx_lock_event",
+            "FTTransferEvent" => "ft_transfer_event",
+            "FTMintEvent" => "ft_mint_event",
+            "FTBurnEvent" => "ft_burn_event",
+            "NFTTransferEvent" => "nft_transfer_event",
+            "NFTMintEvent" => "nft_mint_event",
+            "NFTBurnEvent" => "nft_burn_event",
+            "DataVarSetEvent" => "data_var_set_event",
+            "DataMapInsertEvent" => "data_map_insert_event",
+            "DataMapUpdateEvent" => "data_map_update_event",
+            "DataMapDeleteEvent" => "data_map_delete_event",
+            other => panic!("unknown Chainhook event type {other}"),
+        }
+    }
+
+    /// `contractId` per PROTOCOL §2: print/data events name their contract; FT/NFT events
+    /// the contract part of `ADDR.contract::asset`; STX events the called contract.
+    pub fn expected_contract_id(&self) -> Option<String> {
+        let asset_contract = |field: &str| {
+            self.data[field]
+                .as_str()
+                .and_then(|a| a.split_once("::"))
+                .map(|(c, _)| c.to_string())
+                .filter(|c| !c.is_empty())
+        };
+        match self.chainhook_type.as_str() {
+            t if t.starts_with("STX") => self.called_contract.clone(),
+            t if t.starts_with("FT") => asset_contract("asset_identifier"),
+            t if t.starts_with("NFT") => asset_contract("asset_class_identifier"),
+            _ => self.data["contract_identifier"].as_str().filter(|c| !c.is_empty()).map(str::to_string),
+        }
+    }
+}

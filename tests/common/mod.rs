@@ -50,8 +50,108 @@ pub fn fixtures_dir() -> Option<PathBuf> {
     }
 }
 
+/// The server that per-test databases are created on, found once per test binary:
+/// `TEST_DATABASE_URL` when set (`throwaway` forces the throwaway cluster below); else the
+/// default local server when it answers; else, when PostgreSQL's binaries are installed,
+/// a throwaway cluster in a temp folder that stops and is deleted when the tests end;
+/// else a panic that says what to install or set.
 pub fn admin_url() -> String {
-    std::env::var("TEST_DATABASE_URL").unwrap_or_else(|_| DEFAULT_TEST_DATABASE_URL.to_string())
+    static URL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    URL.get_or_init(|| match std::env::var("TEST_DATABASE_URL") {
+        Ok(v) if v == "throwaway" => throwaway::start().unwrap_or_else(|e| panic!("{e}")),
+        Ok(v) if !v.is_empty() => v,
+        _ if throwaway::answers(5432) => DEFAULT_TEST_DATABASE_URL.to_string(),
+        _ => match throwaway::start() {
+            Ok(url) => url,
+            Err(e) => panic!(
+                "PostgreSQL is not reachable at {DEFAULT_TEST_DATABASE_URL} and no throwaway \
+                 cluster could be started ({e}).\nThe suite runs every store test on PostgreSQL and \
+                 SQLite. Install PostgreSQL (Debian: apt-get install postgresql) or set \
+                 TEST_DATABASE_URL=postgres://USER@HOST:PORT/DB to a server where USER may CREATE DATABASE."
+            ),
+        },
+    })
+    .clone()
+}
+
+mod throwaway {
+    use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+    use std::path::{Path, PathBuf};
+    use std::process::{Command, Stdio};
+    use std::time::{Duration, Instant};
+
+    pub fn answers(port: u16) -> bool {
+        let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+        TcpStream::connect_timeout(&addr, Duration::from_millis(500)).is_ok()
+    }
+
+    fn bin_dir() -> Option<PathBuf> {
+        let mut dirs: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+            .ok()?
+            .filter_map(|e| e.ok().map(|e| e.path().join("bin")))
+            .filter(|d| d.join("initdb").is_file())
+            .collect();
+        dirs.sort();
+        dirs.pop()
+    }
+
+    /// As root, PostgreSQL refuses to run: use its own account.
+    fn as_owner(cmd: &Path) -> Command {
+        let root = Command::new("id").arg("-u").output().map(|o| o.stdout == b"0\n").unwrap_or(false);
+        if root {
+            let mut c = Command::new("runuser");
+            c.args(["-u", "postgres", "--"]).arg(cmd);
+            c
+        } else {
+            Command::new(cmd)
+        }
+    }
+
+    pub fn start() -> Result<String, String> {
+        let bin = bin_dir().ok_or("PostgreSQL binaries not found under /usr/lib/postgresql")?;
+        let dir = std::env::temp_dir().join(format!("timebank-test-pg-{}", std::process::id()));
+        let data = dir.join("data");
+        std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+        let _ = Command::new("chown").args(["-R", "postgres"]).arg(&dir).status();
+        let out = as_owner(&bin.join("initdb"))
+            .args(["-A", "trust", "-U", "postgres", "-D"])
+            .arg(&data)
+            .output()
+            .map_err(|e| format!("initdb: {e}"))?;
+        if !out.status.success() {
+            return Err(format!("initdb failed: {}", String::from_utf8_lossy(&out.stderr)));
+        }
+        let port = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+            .and_then(|l| l.local_addr())
+            .map_err(|e| e.to_string())?
+            .port();
+        let postgres = as_owner(&bin.join("postgres"));
+        let start = format!(
+            "{prog} -D {data} -p {port} -k {dir} -c listen_addresses=127.0.0.1 -c fsync=off & pg=$!; \
+             while kill -0 {parent} 2>/dev/null; do sleep 1; done; kill -INT $(head -n 1 {data}/postmaster.pid); wait $pg; rm -rf {dir}",
+            prog = format!("{:?}", postgres).replace('"', ""),
+            data = data.display(),
+            dir = dir.display(),
+            parent = std::process::id(),
+        );
+        // The watcher outlives nothing: it stops PostgreSQL once this test process is gone.
+        Command::new("sh")
+            .args(["-c", &start])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| format!("cannot start postgres: {e}"))?;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !answers(port) {
+            if Instant::now() > deadline {
+                return Err(format!("throwaway PostgreSQL did not start on port {port}"));
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        eprintln!("started a throwaway PostgreSQL cluster on 127.0.0.1:{port} ({})", dir.display());
+        Ok(format!("postgres://postgres@127.0.0.1:{port}/postgres"))
+    }
 }
 
 /// A database that exists for one test.

@@ -47,3 +47,19 @@ pub struct Committed {
 pub struct Listen {
     pub recipient: Recipient<Committed>,
 }
+
+/// Ask the supervisor for its counters.
+#[derive(Message)]
+#[rtype(result = "SupervisorStats")]
+pub struct GetStats;
+
+/// What the supervisor has done so far, for health checks and tests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SupervisorStats {
+    /// The last `seq` forwarded to listeners.
+    pub forwarded_seq: i64,
+    pub listeners: usize,
+    /// How many times the event-store writer started (1 + restarts).
+    pub writer_starts: u64,
+}

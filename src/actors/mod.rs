@@ -16,6 +16,6 @@ pub mod messages;
 pub mod supervisor;
 pub mod writer;
 
-pub use messages::{Append, Committed, Ingest, Listen, WriteError};
+pub use messages::{Append, Committed, GetStats, Ingest, Listen, SupervisorStats, WriteError};
 pub use supervisor::Supervisor;
 pub use writer::{EventStoreWriter, WriterConfig};

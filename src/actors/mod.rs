@@ -5,6 +5,10 @@
 //!                       ▲  │                      │
 //!                       │  └──Committed──▶ listeners (topics, projector)
 //!                       └──────Committed──────────┘
+//!
+//! Supervisor ──Committed──▶ TopicRegistry ──Route──▶ TopicActor (one per filter)
+//!                                 ▲ Subscribe/Unsubscribe          │ Deliver (do_send, bounded)
+//!                                 └──────────── WsSession ◀────────┘ (one per socket)
 //! ```
 //!
 //! The [`Supervisor`] is the router: it owns the writer (restarting it when it stops)
@@ -13,9 +17,14 @@
 //! that another node appended).
 
 pub mod messages;
+pub mod registry;
+pub mod session;
 pub mod supervisor;
+pub mod topic;
 pub mod writer;
 
 pub use messages::{Append, Committed, Ingest, Listen, WriteError};
+pub use registry::TopicRegistry;
+pub use session::{WsConfig, WsSession};
 pub use supervisor::Supervisor;
 pub use writer::{EventStoreWriter, WriterConfig};

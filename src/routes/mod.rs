@@ -5,6 +5,7 @@ mod chainhook;
 pub mod error;
 mod health;
 mod read;
+mod ws;
 
 pub use error::ApiError;
 
@@ -17,6 +18,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .route("/api/webhooks/chainhook", web::post().to(chainhook::receive))
     .route("/api/head", web::get().to(read::head))
     .route("/api/events", web::get().to(read::events))
+    .route("/ws", web::get().to(ws::upgrade))
     .route("/healthz", web::get().to(health::healthz))
     .route("/readyz", web::get().to(health::readyz));
 }

@@ -105,12 +105,20 @@ async fn handover_under_concurrent_ingestion_has_no_gap_and_no_duplicate(backend
     ingest.await.expect("ingest task");
     let events = app.all_events().await;
     assert_eq!(events.len(), 15 * BLOCKS as usize);
+    let head = app.head().await["headSeq"].as_i64().expect("headSeq");
+    let mut handovers = Vec::new();
     for (ws, f) in clients.iter_mut().zip(&filters) {
         let want: Vec<i64> = events.iter().filter(|e| matches(f, e)).filter_map(|e| e["seq"].as_i64()).collect();
-        let (msgs, _) = read_sub(ws, "s", want.len()).await;
+        let (msgs, caught_up) = read_sub(ws, "s", want.len()).await;
+        handovers.push(caught_up);
         assert_eq!(seqs(&msgs), want, "filter {f}: every matching entry exactly once, in order");
         assert!(ws.drain(Duration::from_millis(200)).await.is_empty(), "no duplicate after the last entry");
     }
+    println!("handover seqs {handovers:?} of head {head}");
+    assert!(
+        handovers.iter().any(|s| *s > 0 && *s < head),
+        "some subscription handed over mid-ingestion (history and live both used): {handovers:?}"
+    );
 }
 both_backends!(
     handover_under_concurrent_ingestion_has_no_gap_and_no_duplicate,

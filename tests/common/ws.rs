@@ -50,6 +50,18 @@ impl WsClient {
         }
     }
 
+    /// Reads until the server closes the connection; the close code, if it sent one.
+    pub async fn close_code(&mut self, wait: Duration) -> Option<u16> {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            match tokio::time::timeout_at(deadline, self.stream.next()).await.expect("server closes in time") {
+                Some(Ok(Message::Close(frame))) => return frame.map(|f| u16::from(f.code)),
+                Some(Ok(_)) => continue,
+                Some(Err(_)) | None => return None,
+            }
+        }
+    }
+
     pub async fn recv(&mut self) -> Value {
         self.recv_within(RECV_TIMEOUT).await.expect("a message arrives in time")
     }

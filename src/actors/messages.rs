@@ -104,7 +104,7 @@ pub struct Unsubscribe {
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct Route {
-    pub entries: Vec<Arc<LogEntry>>,
+    pub items: Vec<Delivery>,
 }
 
 /// Registry → topic: start delivering to a subscription.

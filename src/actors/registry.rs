@@ -1,20 +1,19 @@
 //! The TopicRegistry: listens to the Supervisor for committed entries, creates a
 //! [`TopicActor`] per distinct filter on demand, routes each delivered entry (events and
-//! rollbacks) to the topics whose filter matches, and drops topics that lost their last
-//! subscriber.
+//! rollbacks), encoded once as the frame part all subscribers share, to the topics whose
+//! filter matches, and drops topics that lost their last subscriber.
 //!
 //! Routing looks topics up by the entry's contract, event type and addresses (plus the
 //! one `all` topic) instead of testing every topic against every entry.
 
-use super::messages::{AddSubscriber, Committed, Listen, RemoveSubscriber, Route, Subscribe, Unsubscribe};
+use super::messages::{AddSubscriber, Committed, Delivery, Listen, RemoveSubscriber, Route, Subscribe, Unsubscribe};
 use super::supervisor::Supervisor;
 use super::topic::TopicActor;
 use crate::model::EventType;
-use crate::protocol::Filter;
+use crate::protocol::{entry_frame_tail, Filter};
 use crate::store::LogEntry;
 use actix::prelude::*;
 use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
 
 /// Mailbox capacity of the registry (see `started`).
 const REGISTRY_MAILBOX: usize = 1 << 16;
@@ -124,28 +123,28 @@ impl Handler<Committed> for TopicRegistry {
     type Result = ();
 
     fn handle(&mut self, msg: Committed, _ctx: &mut Context<Self>) {
-        let mut batches: HashMap<&Filter, Vec<Arc<LogEntry>>> = HashMap::new();
+        let mut batches: HashMap<&Filter, Vec<Delivery>> = HashMap::new();
         let mut last = self.forwarded_seq;
         for entry in msg.entries.iter() {
             if entry.seq <= last {
                 continue;
             }
             last = entry.seq;
-            if !entry.kind.is_delivered() {
-                continue;
-            }
-            let mut shared: Option<Arc<LogEntry>> = None;
+            // Encoded once for every topic and subscriber it reaches; `None` for the
+            // kinds that are not delivered.
+            let mut tail = None;
             for filter in self.matching(entry) {
                 let batch = batches.entry(filter).or_default();
-                if batch.last().is_some_and(|e| e.seq == entry.seq) {
+                if batch.last().is_some_and(|d| d.seq == entry.seq) {
                     continue; // an address listed twice
                 }
-                batch.push(shared.get_or_insert_with(|| Arc::new(entry.clone())).clone());
+                let Some(tail) = tail.get_or_insert_with(|| entry_frame_tail(entry)) else { break };
+                batch.push(Delivery { seq: entry.seq, tail: tail.clone() });
             }
         }
-        for (filter, entries) in batches {
+        for (filter, items) in batches {
             if let Some(slot) = self.topics.get(filter) {
-                slot.addr.do_send(Route { entries });
+                slot.addr.do_send(Route { items });
             }
         }
         self.forwarded_seq = last;

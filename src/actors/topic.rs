@@ -1,10 +1,9 @@
-//! A TopicActor: one per distinct filter. It turns each matching entry into the frame
-//! part every subscriber shares (once, whatever the number of subscribers) and hands it
-//! to each subscribed session without ever waiting for one: a session over its outgoing
+//! A TopicActor: one per distinct filter. It hands each matching entry, already encoded
+//! as the frame part every subscriber shares, to each subscribed session without ever waiting for one: a session over its outgoing
 //! bound loses that subscription (`Overflowed`), the others go on.
 
 use super::messages::{AddSubscriber, Deliver, Delivery, Overflowed, RemoveSubscriber, Route, SessionSink};
-use crate::protocol::{entry_frame_tail, Filter};
+use crate::protocol::Filter;
 use actix::prelude::*;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -48,11 +47,7 @@ impl Handler<Route> for TopicActor {
     type Result = ();
 
     fn handle(&mut self, msg: Route, _ctx: &mut Context<Self>) {
-        let items: Arc<[Delivery]> = msg
-            .entries
-            .iter()
-            .filter_map(|e| entry_frame_tail(e).map(|tail| Delivery { seq: e.seq, tail }))
-            .collect();
+        let items: Arc<[Delivery]> = msg.items.into();
         if items.is_empty() {
             return;
         }

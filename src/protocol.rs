@@ -280,6 +280,41 @@ mod tests {
         assert_eq!(code(r#"{"type":"subscribe","id":"a","filter":{"type":"all"},"since":{"seq":-1}}"#), ErrorCode::InvalidFilter);
     }
 
+    fn entry(kind: EntryKind, contract: Option<&str>, t: EventType, addresses: &[&str]) -> LogEntry {
+        LogEntry {
+            seq: 1,
+            kind,
+            block_height: 1,
+            block_hash: "0x01".into(),
+            event_type: Some(t),
+            contract_id: contract.map(str::to_string),
+            affected_addresses: addresses.iter().map(|a| a.to_string()).collect(),
+            rollback_of: None,
+            body: Arc::from("{}"),
+        }
+    }
+
+    #[test]
+    fn filters_match_events_and_their_rollbacks_alike() {
+        let contract = Filter::Contract { contract_id: "C".into(), event_type: None };
+        let contract_print = Filter::Contract { contract_id: "C".into(), event_type: Some(EventType::PrintEvent) };
+        let user = Filter::User { address: "A".into() };
+        let transfers = Filter::EventType { event_type: EventType::StxTransferEvent };
+        for kind in [EntryKind::Event, EntryKind::Rollback] {
+            let print = entry(kind, Some("C"), EventType::PrintEvent, &["B"]);
+            let transfer = entry(kind, Some("C"), EventType::StxTransferEvent, &["A", "B"]);
+            let other = entry(kind, None, EventType::StxTransferEvent, &["Z"]);
+            assert!(contract.matches(&print) && contract.matches(&transfer) && !contract.matches(&other));
+            assert!(contract_print.matches(&print) && !contract_print.matches(&transfer));
+            assert!(!user.matches(&print) && user.matches(&transfer) && !user.matches(&other));
+            assert!(!transfers.matches(&print) && transfers.matches(&transfer) && transfers.matches(&other));
+            assert!(Filter::All.matches(&other));
+        }
+        let marker = entry(EntryKind::BlockApplied, Some("C"), EventType::PrintEvent, &["A"]);
+        assert!(!Filter::All.matches(&marker) && !contract.matches(&marker));
+        assert_eq!(entry_frame_tail(&marker), None);
+    }
+
     #[test]
     fn server_messages_match_the_contract() {
         assert_eq!(

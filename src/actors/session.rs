@@ -16,6 +16,22 @@
 //! `Overflowed`, which the session turns into `resync` once it runs again. Live entries
 //! buffered during a catch-up count against the same bound. History pages are read only
 //! while the actor runs, so they never pile up: at most one page is in flight.
+//!
+//! # Decisions
+//!
+//! - `subscribed.headSeq` is the handover `seq` (everything after it comes live);
+//!   `headBlockHeight` is read from the store just after, so it may be a little ahead.
+//! - `caught-up.seq` is the handover `seq`; `resync.seq` means "every matching entry up to
+//!   here was delivered", so resubscribing with `since.seq` = that value resumes exactly.
+//!   For a `since.blockHeight` subscription still in its history it is the last history
+//!   entry written (0 if none): resuming by `seq` from there may repeat older entries but
+//!   never skips one.
+//! - `unsubscribe` is answered with `{"type":"unsubscribed","id":…}` (an extension), so a
+//!   client knows when no more frames of that id will come.
+//! - Limitation: a peer that stops reading while frames are pending freezes the actor, so
+//!   the heartbeat cannot close it (its timers are frozen too). Its memory stays bounded
+//!   (the outgoing bound ends its subscriptions); the TCP connection lives until the
+//!   kernel gives up on it.
 
 use super::messages::{Deliver, Delivery, Overflowed, SessionSink, Subscribe, Unsubscribe};
 use super::registry::TopicRegistry;

@@ -86,6 +86,9 @@ pub struct ServerConfig {
     /// with `resync` (slow consumer).
     #[arg(long, env = "WS_MAX_QUEUED_ENTRIES", default_value_t = session::MAX_QUEUED_ENTRIES)]
     pub ws_max_queued_entries: usize,
+    /// Entries per history query during a WebSocket catch-up.
+    #[arg(long, env = "WS_HISTORY_PAGE", default_value_t = session::HISTORY_PAGE)]
+    pub ws_history_page: i64,
 }
 
 impl ServerConfig {
@@ -105,6 +108,7 @@ impl ServerConfig {
             ws_max_frame_bytes: session::MAX_FRAME_BYTES,
             ws_max_subscriptions: session::MAX_SUBSCRIPTIONS,
             ws_max_queued_entries: session::MAX_QUEUED_ENTRIES,
+            ws_history_page: session::HISTORY_PAGE,
         }
     }
 
@@ -122,7 +126,7 @@ impl ServerConfig {
             max_frame_bytes: self.ws_max_frame_bytes.max(1024),
             max_subscriptions: self.ws_max_subscriptions.max(1),
             max_queued_entries: self.ws_max_queued_entries.max(1),
-            history_page: session::HISTORY_PAGE,
+            history_page: self.ws_history_page.clamp(1, crate::store::read::MAX_PAGE),
         }
     }
 }

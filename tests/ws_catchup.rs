@@ -31,7 +31,9 @@ async fn read_sub(ws: &mut WsClient, id: &str, total: usize) -> (Vec<Value>, i64
 }
 
 async fn since_seq_resumes_with_exactly_the_missed_entries(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
+    // Tiny history pages, so the catch-up crosses many page boundaries.
+    let db = common::TestDb::new(backend).await;
+    let app = TestApp::spawn_with(db, |c| c.ws_history_page = 3).await;
     post(&app, vec![synth::block_with_transfers(1, 0, 0, 12)], vec![]).await;
     let cursor = app.head().await["headSeq"].as_i64().expect("headSeq");
     post(&app, vec![synth::block_with_transfers(2, 0, 0, 12), synth::block_with_transfers(3, 0, 0, 12)], vec![]).await;
@@ -168,7 +170,8 @@ async fn reorg_rollbacks_reach_live_subscribers(backend: Backend) {
 both_backends!(reorg_rollbacks_reach_live_subscribers, reorg_rollbacks_reach_live_subscribers);
 
 async fn since_block_height_with_a_stale_hash_rolls_back_the_abandoned_fork(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
+    let db = common::TestDb::new(backend).await;
+    let app = TestApp::spawn_with(db, |c| c.ws_history_page = 2).await;
     post(&app, (1..=3).map(|h| synth::block_with_transfers(h, 0, 0, 3)).collect(), vec![]).await;
     let before = app.all_events().await;
     let held: Vec<i64> = before.iter().filter(|e| e["blockHeight"].as_i64() >= Some(2)).filter_map(|e| e["seq"].as_i64()).collect();
@@ -211,6 +214,28 @@ async fn since_block_height_with_a_stale_hash_rolls_back_the_abandoned_fork(back
     ws.subscribe("u", json!({"type": "all"}), Some(json!({"blockHeight": 2}))).await;
     let (msgs, _) = read_sub(&mut ws, "u", canonical_from(2).len()).await;
     assert_eq!(seqs(&msgs), canonical_from(2));
+
+    // The same with a filter: only what the filter matches, rollbacks included.
+    let user = json!({"type": "user", "address": synth::address(1)});
+    let held_u: Vec<i64> = before
+        .iter()
+        .filter(|e| e["blockHeight"].as_i64() >= Some(2) && matches(&user, e))
+        .filter_map(|e| e["seq"].as_i64())
+        .collect();
+    let want_u: Vec<i64> = events
+        .iter()
+        .filter(|e| e["rolledBack"] != true && e["blockHeight"].as_i64() > Some(1) && matches(&user, e))
+        .filter_map(|e| e["seq"].as_i64())
+        .collect();
+    assert!(!held_u.is_empty() && !want_u.is_empty());
+    ws.subscribe("v", user, Some(json!({"blockHeight": 3, "blockHash": synth::block_hash(3, 0)}))).await;
+    let (msgs, _) = read_sub(&mut ws, "v", held_u.len() + want_u.len()).await;
+    let mut undone: Vec<i64> = msgs.iter().filter(|m| m["type"] == "rollback").filter_map(|m| m["rollback"]["rollbackOf"].as_i64()).collect();
+    undone.sort_unstable();
+    assert_eq!(undone, held_u);
+    let got: Vec<i64> = msgs.iter().filter(|m| m["type"] == "event").filter_map(|m| m["event"]["seq"].as_i64()).collect();
+    assert_eq!(got, want_u);
+    assert!(ws.drain(Duration::from_millis(300)).await.is_empty());
 }
 both_backends!(
     since_block_height_with_a_stale_hash_rolls_back_the_abandoned_fork,

@@ -14,14 +14,15 @@ const EVENTS_PER_BLOCK: usize = 200;
 async fn a_stalled_client_gets_resync_and_stalls_nobody(backend: Backend) {
     let db = TestDb::new(backend).await;
     let app = TestApp::spawn_with(db, |c| c.ws_max_queued_entries = 100).await;
-    let mut slow = WsClient::connect(&app).await;
+    let mut slow = WsClient::connect_small_buffer(&app).await;
     slow.subscribe("s", json!({"type": "all"}), None).await;
     assert_eq!(slow.recv().await["type"], "caught-up");
     let mut fast = WsClient::connect(&app).await;
     fast.subscribe("f", json!({"type": "all"}), None).await;
     assert_eq!(fast.recv().await["type"], "caught-up");
 
-    // `slow` reads nothing from here on: ~8 MB of frames fill every socket buffer.
+    // `slow` reads nothing from here on: ~8 MB of frames fill its small receive buffer and
+    // the server's send buffer (at most a few MiB).
     let total = BLOCKS as usize * EVENTS_PER_BLOCK;
     let fast_reader = async {
         let got = fast.collect_until(|by| by.get("f").map_or(0, |m| m.len()) >= total).await;
@@ -48,6 +49,7 @@ async fn a_stalled_client_gets_resync_and_stalls_nobody(backend: Backend) {
             other => panic!("unexpected {other:?}: {m}"),
         }
     };
+    println!("slow client got {} of {} entries before resync", received.len(), all.len());
     assert!(received.len() < all.len(), "the bound was hit");
     assert_eq!(received[..], all[..received.len()], "no gap before the resync");
     assert_eq!(resync["sub"], "s");

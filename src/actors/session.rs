@@ -389,7 +389,16 @@ impl Actor for WsSession {
     type Context = ws::WebsocketContext<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
-        ctx.run_interval(self.config.heartbeat_interval, |act, ctx| {
+        let mut last_tick = Instant::now();
+        ctx.run_interval(self.config.heartbeat_interval, move |act, ctx| {
+            // A tick far behind schedule means the actor was frozen (its client stopped
+            // reading, so actix-http stopped polling it): the client's pongs were not
+            // read meanwhile, so silence is measured from now, not from before the freeze.
+            let now = Instant::now();
+            if now.duration_since(last_tick) > 2 * act.config.heartbeat_interval {
+                act.last_heard = act.last_heard.max(now - act.config.heartbeat_interval);
+            }
+            last_tick = now;
             if act.last_heard.elapsed() > act.config.client_timeout {
                 tracing::info!("websocket peer silent past the heartbeat timeout, closing");
                 ctx.close(Some(ws::CloseCode::Away.into()));

@@ -28,6 +28,18 @@ impl WsClient {
         WsClient { stream }
     }
 
+    /// Connects with a small, fixed socket receive buffer (no kernel autotuning), so a
+    /// client that stops reading fills its buffers after a few hundred KiB.
+    pub async fn connect_small_buffer(app: &TestApp) -> WsClient {
+        let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+        socket.set_recv_buffer_size(16 * 1024).expect("SO_RCVBUF");
+        let tcp = socket.connect(([127, 0, 0, 1], app.port).into()).await.expect("tcp connect");
+        let (stream, _) = tokio_tungstenite::client_async(format!("ws://127.0.0.1:{}/ws", app.port), MaybeTlsStream::Plain(tcp))
+            .await
+            .expect("websocket upgrade succeeds");
+        WsClient { stream }
+    }
+
     pub async fn send_text(&mut self, text: &str) {
         self.stream.send(Message::text(text)).await.expect("send frame");
     }

@@ -44,7 +44,7 @@ impl Application {
         let store = Store::open(config.database.store_config()?).await?;
         let head = store.head().await?;
         let supervisor = Supervisor::new(store.clone(), config.writer_config(), head.head_seq).start();
-        let topics = TopicRegistry::new(supervisor.clone()).start();
+        let topics = TopicRegistry::new(supervisor.clone().recipient()).start();
         let (webhook_secret, secret_generated) = match &config.chainhook_webhook_secret {
             Some(s) if !s.is_empty() => (s.clone(), false),
             _ => (generate_secret(), true),

@@ -24,7 +24,7 @@ pub mod topic;
 pub mod writer;
 
 pub use messages::{Append, Committed, Ingest, Listen, WriteError};
-pub use registry::TopicRegistry;
+pub use registry::{GetRegistryStats, RegistryStats, TopicRegistry};
 pub use session::{WsConfig, WsSession};
 pub use supervisor::Supervisor;
 pub use writer::{EventStoreWriter, WriterConfig};

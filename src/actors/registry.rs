@@ -7,7 +7,6 @@
 //! one `all` topic) instead of testing every topic against every entry.
 
 use super::messages::{AddSubscriber, Committed, Delivery, Listen, RemoveSubscriber, Route, Subscribe, Unsubscribe};
-use super::supervisor::Supervisor;
 use super::topic::TopicActor;
 use crate::model::EventType;
 use crate::protocol::{entry_frame_tail, Filter};
@@ -24,7 +23,11 @@ struct Slot {
 }
 
 pub struct TopicRegistry {
-    supervisor: Addr<Supervisor>,
+    /// Where committed entries come from (the Supervisor).
+    source: Recipient<Listen>,
+    /// Entries routed to at least one topic, and topics created (observable state).
+    routed: u64,
+    topics_created: u64,
     /// The last `seq` routed to topics: the handover point of a new subscription.
     forwarded_seq: i64,
     topics: HashMap<Filter, Slot>,
@@ -35,9 +38,11 @@ pub struct TopicRegistry {
 }
 
 impl TopicRegistry {
-    pub fn new(supervisor: Addr<Supervisor>) -> Self {
+    pub fn new(source: Recipient<Listen>) -> Self {
         TopicRegistry {
-            supervisor,
+            source,
+            routed: 0,
+            topics_created: 0,
             forwarded_seq: 0,
             topics: HashMap::new(),
             by_token: HashMap::new(),
@@ -108,7 +113,7 @@ impl Actor for TopicRegistry {
         // queued message is small, and sessions are bounded by connections).
         ctx.set_mailbox_capacity(REGISTRY_MAILBOX);
         // Nothing is handled until the supervisor answered where live forwarding starts.
-        let listen = self.supervisor.send(Listen { recipient: ctx.address().recipient() });
+        let listen = self.source.send(Listen { recipient: ctx.address().recipient() });
         ctx.wait(listen.into_actor(self).map(|res, act, ctx| match res {
             Ok(seq) => act.forwarded_seq = seq,
             Err(e) => {
@@ -125,6 +130,7 @@ impl Handler<Committed> for TopicRegistry {
     fn handle(&mut self, msg: Committed, _ctx: &mut Context<Self>) {
         let mut batches: HashMap<&Filter, Vec<Delivery>> = HashMap::new();
         let mut last = self.forwarded_seq;
+        let mut routed = 0;
         for entry in msg.entries.iter() {
             if entry.seq <= last {
                 continue;
@@ -138,7 +144,12 @@ impl Handler<Committed> for TopicRegistry {
                 if batch.last().is_some_and(|d| d.seq == entry.seq) {
                     continue; // an address listed twice
                 }
-                let Some(tail) = tail.get_or_insert_with(|| entry_frame_tail(entry)) else { break };
+                let Some(tail) = tail.get_or_insert_with(|| {
+                    routed += 1;
+                    entry_frame_tail(entry)
+                }) else {
+                    break;
+                };
                 batch.push(Delivery { seq: entry.seq, tail: tail.clone() });
             }
         }
@@ -148,6 +159,7 @@ impl Handler<Committed> for TopicRegistry {
             }
         }
         self.forwarded_seq = last;
+        self.routed += routed;
     }
 }
 
@@ -157,6 +169,7 @@ impl Handler<Subscribe> for TopicRegistry {
     fn handle(&mut self, msg: Subscribe, _ctx: &mut Context<Self>) -> i64 {
         if !self.topics.contains_key(&msg.filter) {
             let addr = TopicActor::new(msg.filter.clone()).start();
+            self.topics_created += 1;
             self.index(&msg.filter);
             self.topics.insert(msg.filter.clone(), Slot { addr, subscribers: HashSet::new() });
         }
@@ -191,3 +204,36 @@ impl Handler<Unsubscribe> for TopicRegistry {
         }
     }
 }
+
+/// What the registry holds now, for readiness checks and tests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RegistryStats {
+    pub forwarded_seq: i64,
+    pub topics: usize,
+    pub subscriptions: usize,
+    pub topics_created: u64,
+    pub routed_entries: u64,
+}
+
+/// Ask the registry for its [`RegistryStats`].
+#[derive(Message)]
+#[rtype(result = "RegistryStats")]
+pub struct GetRegistryStats;
+
+impl Handler<GetRegistryStats> for TopicRegistry {
+    type Result = MessageResult<GetRegistryStats>;
+
+    fn handle(&mut self, _msg: GetRegistryStats, _ctx: &mut Context<Self>) -> Self::Result {
+        MessageResult(RegistryStats {
+            forwarded_seq: self.forwarded_seq,
+            topics: self.topics.len(),
+            subscriptions: self.by_token.len(),
+            topics_created: self.topics_created,
+            routed_entries: self.routed,
+        })
+    }
+}
+
+#[cfg(test)]
+#[path = "registry_tests.rs"]
+mod tests;

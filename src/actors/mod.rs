@@ -16,6 +16,7 @@
 //! committed entries by the writer or by any other source of them (e.g. a notification
 //! that another node appended).
 
+mod catchup;
 pub mod messages;
 pub mod registry;
 pub mod session;

@@ -33,12 +33,13 @@
 //!   (the outgoing bound ends its subscriptions); the TCP connection lives until the
 //!   kernel gives up on it.
 
+use super::catchup::{entry_filter, fork_rollbacks, read_page, Cursor};
 use super::messages::{Deliver, Delivery, Overflowed, SessionSink, Subscribe, Unsubscribe};
 use super::registry::TopicRegistry;
 use crate::protocol::{
     entry_frame_tail, frame_for_sub, ClientError, ClientMessage, ErrorCode, Filter, ResyncReason, ServerMessage, Since,
 };
-use crate::store::{EntryFilter, HistoryPage, LogEntry, Store, StoreError};
+use crate::store::{HistoryPage, LogEntry, Store, StoreError};
 use actix::prelude::*;
 use actix_web_actors::ws;
 use std::collections::HashMap;
@@ -65,9 +66,6 @@ pub const MAX_SUBSCRIPTIONS: usize = 64;
 pub const MAX_QUEUED_ENTRIES: usize = 4_096;
 /// Entries per history query: one page is what a session holds in flight during catch-up.
 pub const HISTORY_PAGE: i64 = 500;
-/// Longest chain of abandoned blocks followed back from a stale `since.blockHash`.
-const MAX_FORK_WALK: usize = 1_000;
-
 /// Tuning of WebSocket sessions (see the constants for the reasons of the defaults).
 #[derive(Debug, Clone)]
 pub struct WsConfig {
@@ -113,13 +111,6 @@ struct Sub {
     /// Every matching entry up to this `seq` has been delivered.
     last_seq: i64,
     buffer: Vec<Delivery>,
-}
-
-/// Where a history read goes next.
-#[derive(Clone, Copy)]
-enum Cursor {
-    Seq { after: i64 },
-    CanonicalAbove { height: i64, after: i64 },
 }
 
 pub struct WsSession {
@@ -259,14 +250,7 @@ impl WsSession {
         let store = self.store.clone();
         let filter = entry_filter(&sub.filter);
         let limit = self.config.history_page;
-        let work = async move {
-            match cursor {
-                Cursor::Seq { after } => store.history_since_seq(&filter, after, upto, limit).await,
-                Cursor::CanonicalAbove { height, after } => {
-                    store.history_canonical_above(&filter, height, after, upto, limit).await
-                }
-            }
-        };
+        let work = async move { read_page(&store, &filter, cursor, upto, limit).await };
         ctx.spawn(work.into_actor(self).map(move |res: Result<HistoryPage, StoreError>, act, ctx| {
             let Some(id) = act.tokens.get(&token).cloned() else { return };
             match res {
@@ -277,11 +261,7 @@ impl WsSession {
                     if page.done {
                         act.finish_history(&id, upto, ctx);
                     } else {
-                        let cursor = match cursor {
-                            Cursor::Seq { .. } => Cursor::Seq { after: page.cursor },
-                            Cursor::CanonicalAbove { height, .. } => Cursor::CanonicalAbove { height, after: page.cursor },
-                        };
-                        act.next_page(token, cursor, upto, ctx);
+                        act.next_page(token, cursor.after(page.cursor), upto, ctx);
                     }
                 }
                 Err(e) => {
@@ -328,61 +308,6 @@ impl WsSession {
         tracing::info!(sub = id, seq = sub.last_seq, ?reason, "subscription ends with resync");
         Self::send(ctx, ServerMessage::Resync { sub: id, seq: sub.last_seq, reason });
     }
-}
-
-/// The store's view of a protocol filter.
-fn entry_filter(filter: &Filter) -> EntryFilter {
-    match filter {
-        Filter::Contract { contract_id, event_type } => {
-            EntryFilter { contract_id: Some(contract_id.clone()), event_type: *event_type, address: None }
-        }
-        Filter::User { address } => EntryFilter { address: Some(address.clone()), ..Default::default() },
-        Filter::EventType { event_type } => EntryFilter { event_type: Some(*event_type), ..Default::default() },
-        Filter::All => EntryFilter::default(),
-    }
-}
-
-/// For `since: {blockHeight, blockHash}`: the rollbacks of every event the client may hold
-/// from the abandoned fork, and the height from which canonical events must follow.
-///
-/// The client's chain ends at `block_hash`. If that block is canonical (or unknown), it
-/// holds nothing stale: no rollbacks, events above `height`. Otherwise follow its parents
-/// back to the first canonical block (the fork point, height F): each abandoned block on
-/// the way is one whose events the client may hold, namely those of its latest
-/// application (rollback entries of that block after its last `BlockApplied` marker).
-/// Canonical events then follow from F, not from `height`: the new fork's blocks between
-/// F and `height` are ones the client has never seen.
-async fn fork_rollbacks(
-    store: &Store,
-    filter: &EntryFilter,
-    block_hash: &str,
-    height: i64,
-    upto: i64,
-) -> Result<(Vec<LogEntry>, i64), StoreError> {
-    let mut abandoned = Vec::new();
-    let mut fork_height = height;
-    let mut cursor = Some(block_hash.to_string());
-    while let Some(hash) = cursor.take() {
-        match store.block_info(&hash).await? {
-            Some((h, _, true)) => {
-                fork_height = fork_height.min(h);
-                break;
-            }
-            Some((h, parent, false)) if abandoned.len() < MAX_FORK_WALK => {
-                fork_height = fork_height.min(h - 1);
-                abandoned.push(hash);
-                cursor = parent;
-            }
-            _ => break,
-        }
-    }
-    let mut rollbacks = Vec::new();
-    for hash in &abandoned {
-        let applied = store.last_applied_marker(hash, upto).await?.unwrap_or(0);
-        rollbacks.extend(store.history_rollbacks_of_block(filter, hash, applied, upto).await?);
-    }
-    rollbacks.sort_by_key(|e| e.seq);
-    Ok((rollbacks, fork_height.max(0)))
 }
 
 impl Actor for WsSession {

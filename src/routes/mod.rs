@@ -5,6 +5,7 @@ mod chainhook;
 pub mod error;
 mod health;
 mod read;
+mod ws;
 
 pub use error::ApiError;
 
@@ -18,6 +19,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .route("/api/head", web::get().to(read::head))
     .route("/api/events", web::get().to(read::events))
     .route("/api/blocks/{hash}", web::get().to(read::block))
+    .route("/ws", web::get().to(ws::upgrade))
     .route("/healthz", web::get().to(health::healthz))
     .route("/readyz", web::get().to(health::readyz));
 }

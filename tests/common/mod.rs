@@ -5,6 +5,8 @@
 //! Each test gets its own database, dropped at the end. SQLite: a file in a temp folder.
 #![allow(dead_code)]
 
+pub mod ws;
+
 use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
 use serde_json::Value;
 use std::path::PathBuf;

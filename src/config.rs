@@ -1,5 +1,6 @@
 //! Server settings, from flags or the environment (PROTOCOL §0).
 
+use crate::actors::session::{self, WsConfig};
 use crate::actors::WriterConfig;
 use crate::store::{DatabaseUrl, StoreConfig, StoreError};
 use clap::Args;
@@ -76,6 +77,25 @@ pub struct ServerConfig {
     /// Log entries a projection folds between two commits while catching up.
     #[arg(long, env = "PROJECTION_FLUSH_EVERY", default_value_t = 50_000)]
     pub projection_flush_every: i64,
+    /// Seconds between the server's WebSocket pings.
+    #[arg(long, env = "WS_HEARTBEAT_SECS", default_value_t = session::HEARTBEAT_INTERVAL.as_secs())]
+    pub ws_heartbeat_secs: u64,
+    /// Seconds a silent WebSocket peer is kept before it is closed.
+    #[arg(long, env = "WS_CLIENT_TIMEOUT_SECS", default_value_t = session::CLIENT_TIMEOUT.as_secs())]
+    pub ws_client_timeout_secs: u64,
+    /// Largest incoming WebSocket frame in bytes (larger: close 1009).
+    #[arg(long, env = "WS_MAX_FRAME_BYTES", default_value_t = session::MAX_FRAME_BYTES)]
+    pub ws_max_frame_bytes: usize,
+    /// Subscriptions per WebSocket connection.
+    #[arg(long, env = "WS_MAX_SUBSCRIPTIONS", default_value_t = session::MAX_SUBSCRIPTIONS)]
+    pub ws_max_subscriptions: usize,
+    /// Entries a connection may have queued and unwritten before its subscriptions end
+    /// with `resync` (slow consumer).
+    #[arg(long, env = "WS_MAX_QUEUED_ENTRIES", default_value_t = session::MAX_QUEUED_ENTRIES)]
+    pub ws_max_queued_entries: usize,
+    /// Entries per history query during a WebSocket catch-up.
+    #[arg(long, env = "WS_HISTORY_PAGE", default_value_t = session::HISTORY_PAGE)]
+    pub ws_history_page: i64,
 }
 
 impl ServerConfig {
@@ -92,6 +112,12 @@ impl ServerConfig {
             writer_max_batch_events: 20_000,
             entity_mapping: None,
             projection_flush_every: 50_000,
+            ws_heartbeat_secs: session::HEARTBEAT_INTERVAL.as_secs(),
+            ws_client_timeout_secs: session::CLIENT_TIMEOUT.as_secs(),
+            ws_max_frame_bytes: session::MAX_FRAME_BYTES,
+            ws_max_subscriptions: session::MAX_SUBSCRIPTIONS,
+            ws_max_queued_entries: session::MAX_QUEUED_ENTRIES,
+            ws_history_page: session::HISTORY_PAGE,
         }
     }
 
@@ -99,6 +125,17 @@ impl ServerConfig {
         WriterConfig {
             max_pending_payloads: self.writer_max_pending.max(1),
             max_batch_events: self.writer_max_batch_events.max(1),
+        }
+    }
+
+    pub fn ws_config(&self) -> WsConfig {
+        WsConfig {
+            heartbeat_interval: Duration::from_secs(self.ws_heartbeat_secs.max(1)),
+            client_timeout: Duration::from_secs(self.ws_client_timeout_secs.max(1)),
+            max_frame_bytes: self.ws_max_frame_bytes.max(1024),
+            max_subscriptions: self.ws_max_subscriptions.max(1),
+            max_queued_entries: self.ws_max_queued_entries.max(1),
+            history_page: self.ws_history_page.clamp(1, crate::store::read::MAX_PAGE),
         }
     }
 }

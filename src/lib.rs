@@ -9,7 +9,9 @@
 //! - [`model`]: the event model (pure data) shared by every other module.
 //! - [`chainhook`]: Chainhook payload parsing and Clarity value decoding (pure, no I/O).
 //! - [`store`]: the append-only log on PostgreSQL or SQLite, and its read queries.
-//! - [`actors`]: the runtime topology — supervisor (router) and event-store writer.
+//! - [`actors`]: the runtime topology — supervisor (router), event-store writer, topic
+//!   registry, one topic per filter, one session per WebSocket.
+//! - [`protocol`]: the WebSocket wire contract (client/server messages, filters).
 //! - [`projections`]: derived state (accounts, contracts, entities) folded from the log,
 //!   kept current by the projector and rebuilt by `replay`.
 //! - [`routes`]: HTTP entry points; [`routes::error`] maps failures to statuses.
@@ -24,6 +26,7 @@ pub mod cli;
 pub mod config;
 pub mod model;
 pub mod projections;
+pub mod protocol;
 pub mod routes;
 pub mod startup;
 pub mod store;

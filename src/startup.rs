@@ -1,7 +1,7 @@
 //! Builds the application — store, actors, HTTP server — the same way for `serve` and
 //! for tests.
 
-use crate::actors::Supervisor;
+use crate::actors::{Supervisor, TopicRegistry, WsConfig};
 use crate::config::ServerConfig;
 use crate::routes;
 use crate::store::{Store, StoreError};
@@ -14,6 +14,9 @@ use std::net::TcpListener;
 pub struct AppState {
     pub store: Store,
     pub supervisor: Addr<Supervisor>,
+    /// Routes committed entries to WebSocket topics.
+    pub topics: Addr<TopicRegistry>,
+    pub ws: WsConfig,
     pub webhook_secret: String,
     pub webhook_body_limit: usize,
 }
@@ -45,6 +48,7 @@ impl Application {
         let head = store.head().await?;
         let supervisor = Supervisor::new(store.clone(), config.writer_config(), head.head_seq).start();
         let projector = crate::projections::projector::start(&config, store.url().clone(), supervisor.clone())?;
+        let topics = TopicRegistry::new(supervisor.clone().recipient()).start();
         let (webhook_secret, secret_generated) = match &config.chainhook_webhook_secret {
             Some(s) if !s.is_empty() => (s.clone(), false),
             _ => (generate_secret(), true),
@@ -52,6 +56,8 @@ impl Application {
         let state = AppState {
             store,
             supervisor,
+            topics,
+            ws: config.ws_config(),
             webhook_secret,
             webhook_body_limit: config.webhook_body_limit,
         };

@@ -1,8 +1,10 @@
 //! Messages between actors: imperative commands, past-tense notifications.
 
 use crate::model::Payload;
+use crate::protocol::Filter;
 use crate::store::{IngestReport, LogEntry};
 use actix::prelude::*;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 /// Why a payload was not appended. Every variant leaves the log unchanged.
@@ -46,4 +48,116 @@ pub struct Committed {
 #[rtype(result = "i64")]
 pub struct Listen {
     pub recipient: Recipient<Committed>,
+}
+
+/// Ask the supervisor for its counters.
+#[derive(Message)]
+#[rtype(result = "SupervisorStats")]
+pub struct GetStats;
+
+/// What the supervisor has done so far, for health checks and tests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SupervisorStats {
+    /// The last `seq` forwarded to listeners.
+    pub forwarded_seq: i64,
+    pub listeners: usize,
+    /// How many times the event-store writer started (1 + restarts).
+    pub writer_starts: u64,
+}
+
+/// Where a topic hands entries for one session, and that session's outgoing bound.
+///
+/// `queued` counts entries a topic handed to the session and the session has not yet
+/// written to its WebSocket context. A session whose client stops reading is not polled
+/// (actix-http stops polling the response), so the count stops falling; topics check it
+/// before every send, which makes the bound independent of the session's timers.
+#[derive(Clone)]
+pub struct SessionSink {
+    pub deliver: Recipient<Deliver>,
+    pub overflowed: Recipient<Overflowed>,
+    pub queued: Arc<AtomicUsize>,
+    /// Entries the session may have queued before its subscriptions end with `resync`.
+    pub max_queued: usize,
+}
+
+impl SessionSink {
+    /// Reserves room for `n` entries. One batch is always accepted by an empty queue, so
+    /// a commit larger than the bound does not end a subscription whose client keeps up.
+    pub fn try_reserve(&self, n: usize) -> bool {
+        let mut current = self.queued.load(Ordering::Acquire);
+        loop {
+            if current > 0 && current + n > self.max_queued {
+                return false;
+            }
+            match self.queued.compare_exchange_weak(current, current + n, Ordering::AcqRel, Ordering::Acquire) {
+                Ok(_) => return true,
+                Err(now) => current = now,
+            }
+        }
+    }
+}
+
+/// Subscribe a session's subscription `token` to the topic of `filter`; answered with
+/// the handover `seq`: every matching entry after it reaches the session through the
+/// topic, every one up to it must come from the store.
+#[derive(Message)]
+#[rtype(result = "i64")]
+pub struct Subscribe {
+    pub token: u64,
+    pub filter: Filter,
+    pub sink: SessionSink,
+}
+
+/// End subscription `token` (idempotent).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Unsubscribe {
+    pub token: u64,
+}
+
+/// Registry → topic: the committed entries that match the topic's filter, in order.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Route {
+    pub items: Vec<Delivery>,
+}
+
+/// Registry → topic: start delivering to a subscription.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct AddSubscriber {
+    pub token: u64,
+    pub sink: SessionSink,
+}
+
+/// Registry → topic: stop delivering to a subscription.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct RemoveSubscriber {
+    pub token: u64,
+}
+
+/// One entry as a topic delivers it: its `seq` and the frame part shared by every
+/// subscriber (see [`crate::protocol::entry_frame_tail`]).
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    pub seq: i64,
+    pub tail: Arc<str>,
+}
+
+/// Topic → session: entries for subscription `token`, in `seq` order.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Deliver {
+    pub token: u64,
+    pub items: Arc<[Delivery]>,
+}
+
+/// Topic → session: the session's outgoing bound was full; subscription `token` got
+/// every entry before this notice and no entry after it.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Overflowed {
+    pub token: u64,
 }

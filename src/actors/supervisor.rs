@@ -1,10 +1,12 @@
 //! The Supervisor: routes Chainhook payloads into the log and committed entries out to
 //! listeners, and keeps the writer running.
 
-use super::messages::{Append, Committed, Ingest, Listen, WriteError};
+use super::messages::{Append, Committed, GetStats, Ingest, Listen, SupervisorStats, WriteError};
 use super::writer::{EventStoreWriter, WriterConfig};
 use crate::store::{IngestReport, Store};
 use actix::prelude::*;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 pub struct Supervisor {
     writer: Option<Addr<EventStoreWriter>>,
@@ -13,12 +15,13 @@ pub struct Supervisor {
     /// The last `seq` forwarded to listeners.
     forwarded_seq: i64,
     listeners: Vec<Recipient<Committed>>,
+    writer_starts: Arc<AtomicU64>,
 }
 
 impl Supervisor {
     /// `head_seq`: the log's head at start, where live forwarding begins.
     pub fn new(store: Store, writer_config: WriterConfig, head_seq: i64) -> Self {
-        Supervisor { writer: None, store, writer_config, forwarded_seq: head_seq, listeners: Vec::new() }
+        Supervisor { writer: None, store, writer_config, forwarded_seq: head_seq, listeners: Vec::new(), writer_starts: Arc::default() }
     }
 }
 
@@ -29,8 +32,9 @@ impl Actor for Supervisor {
         let store = self.store.clone();
         let config = self.writer_config;
         let me = ctx.address().recipient();
+        let starts = self.writer_starts.clone();
         // actix's Supervisor restarts the writer whenever it stops.
-        self.writer = Some(actix::Supervisor::start(move |_| EventStoreWriter::new(store, config, me)));
+        self.writer = Some(actix::Supervisor::start(move |_| EventStoreWriter::new(store, config, me, starts)));
     }
 }
 
@@ -68,5 +72,17 @@ impl Handler<Listen> for Supervisor {
     fn handle(&mut self, msg: Listen, _ctx: &mut Context<Self>) -> i64 {
         self.listeners.push(msg.recipient);
         self.forwarded_seq
+    }
+}
+
+impl Handler<GetStats> for Supervisor {
+    type Result = MessageResult<GetStats>;
+
+    fn handle(&mut self, _msg: GetStats, _ctx: &mut Context<Self>) -> Self::Result {
+        MessageResult(SupervisorStats {
+            forwarded_seq: self.forwarded_seq,
+            listeners: self.listeners.iter().filter(|l| l.connected()).count(),
+            writer_starts: self.writer_starts.load(Ordering::Relaxed),
+        })
     }
 }

@@ -10,6 +10,8 @@ use crate::model::Payload;
 use crate::store::{IngestReport, LogWriter, Store, StoreError};
 use actix::prelude::*;
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use tokio::sync::oneshot;
 
 #[derive(Debug, Clone, Copy)]
@@ -38,11 +40,18 @@ pub struct EventStoreWriter {
     pending: VecDeque<(Payload, Reply)>,
     busy: bool,
     committed: Recipient<Committed>,
+    /// Times this writer (re)started, shared with the supervisor for observation.
+    starts: Arc<AtomicU64>,
 }
 
 impl EventStoreWriter {
-    pub fn new(store: Store, config: WriterConfig, committed: Recipient<Committed>) -> Self {
-        EventStoreWriter { store, config, log: None, pending: VecDeque::new(), busy: false, committed }
+    pub fn new(
+        store: Store,
+        config: WriterConfig,
+        committed: Recipient<Committed>,
+        starts: Arc<AtomicU64>,
+    ) -> Self {
+        EventStoreWriter { store, config, log: None, pending: VecDeque::new(), busy: false, committed, starts }
     }
 
     fn flush(&mut self, ctx: &mut Context<Self>) {
@@ -110,6 +119,10 @@ impl EventStoreWriter {
 
 impl Actor for EventStoreWriter {
     type Context = Context<Self>;
+
+    fn started(&mut self, _ctx: &mut Context<Self>) {
+        self.starts.fetch_add(1, Ordering::Relaxed);
+    }
 }
 
 impl actix::Supervised for EventStoreWriter {

@@ -1,6 +1,7 @@
 //! Liveness and readiness.
 
 use super::ApiError;
+use crate::actors::GetStats;
 use crate::startup::AppState;
 use actix_web::{web, HttpResponse};
 
@@ -9,8 +10,13 @@ pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(serde_json::json!({"status": "ok"}))
 }
 
-/// The store answers too.
+/// The store answers too; the body carries the supervisor's counters.
 pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     state.store.ping().await?;
-    Ok(HttpResponse::Ok().json(serde_json::json!({"status": "ready"})))
+    let stats = state
+        .supervisor
+        .send(GetStats)
+        .await
+        .map_err(|e| ApiError::Unavailable(e.to_string()))?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({"status": "ready", "supervisor": stats})))
 }

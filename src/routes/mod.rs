@@ -6,6 +6,7 @@ pub mod error;
 mod health;
 mod projections;
 mod read;
+mod ws;
 
 pub use error::ApiError;
 
@@ -19,6 +20,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .route("/api/head", web::get().to(read::head))
     .route("/api/events", web::get().to(read::events))
     .route("/api/blocks/{hash}", web::get().to(read::block))
+    .route("/ws", web::get().to(ws::upgrade))
     .route("/healthz", web::get().to(health::healthz))
     .route("/readyz", web::get().to(health::readyz))
     .configure(projections::configure);

@@ -42,7 +42,8 @@ pub struct Appended {
 // One per process, long-lived: boxing the larger variant would buy nothing.
 #[allow(clippy::large_enum_variant)]
 enum WriteConn {
-    Pg(AsyncPgConnection),
+    // Boxed: one connection lives per writer, and the variants differ a lot in size.
+    Pg(Box<AsyncPgConnection>),
     Sqlite(SqliteConn),
 }
 
@@ -114,7 +115,7 @@ impl LogWriter {
                         .await
                         .map_err(|_| StoreError::Unavailable("connect timed out".into()))?
                         .map_err(|e| StoreError::Unavailable(e.to_string()))?;
-                    WriteConn::Pg(conn)
+                    WriteConn::Pg(Box::new(conn))
                 }
                 Backend::Sqlite(_) => {
                     let path = self

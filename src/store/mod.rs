@@ -9,6 +9,7 @@
 pub mod append;
 pub(crate) mod connect;
 pub mod entry;
+pub mod history;
 mod migrate;
 mod plan;
 mod rows;
@@ -18,6 +19,7 @@ pub mod schema;
 pub use append::{IngestReport, LogWriter};
 pub use connect::{DatabaseUrl, StoreConfig};
 pub use entry::{EntryKind, LogEntry};
+pub use history::{EntryFilter, HistoryPage};
 pub use read::{CanonicalView, EventQuery, Head, StoredEvent};
 
 use connect::Backend;

@@ -124,7 +124,15 @@ impl Planner {
 
     fn payload(&mut self, payload: Payload) -> Result<IngestReport, StoreError> {
         let mut report = IngestReport::default();
+        // A block this same payload applies again is not rolled back: rolling it back and
+        // re-applying it would leave it canonical anyway, and skipping the pair keeps
+        // redelivery of such a payload idempotent (its events are duplicates the second
+        // time) and keeps events other deliveries stored for that block.
+        let reapplied: HashSet<&str> = payload.apply.iter().map(|b| b.hash.as_str()).collect();
         for block in &payload.rollback {
+            if reapplied.contains(block.hash.as_str()) {
+                continue;
+            }
             if self.roll_back_block(&block.hash)? {
                 report.rolled_back_blocks += 1;
             }

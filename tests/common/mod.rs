@@ -5,6 +5,8 @@
 //! Each test gets its own database, dropped at the end. SQLite: a file in a temp folder.
 #![allow(dead_code)]
 
+pub mod ws;
+
 use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
 use serde_json::Value;
 use std::path::PathBuf;
@@ -50,8 +52,108 @@ pub fn fixtures_dir() -> Option<PathBuf> {
     }
 }
 
+/// The server that per-test databases are created on, found once per test binary:
+/// `TEST_DATABASE_URL` when set (`throwaway` forces the throwaway cluster below); else the
+/// default local server when it answers; else, when PostgreSQL's binaries are installed,
+/// a throwaway cluster in a temp folder that stops and is deleted when the tests end;
+/// else a panic that says what to install or set.
 pub fn admin_url() -> String {
-    std::env::var("TEST_DATABASE_URL").unwrap_or_else(|_| DEFAULT_TEST_DATABASE_URL.to_string())
+    static URL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    URL.get_or_init(|| match std::env::var("TEST_DATABASE_URL") {
+        Ok(v) if v == "throwaway" => throwaway::start().unwrap_or_else(|e| panic!("{e}")),
+        Ok(v) if !v.is_empty() => v,
+        _ if throwaway::answers(5432) => DEFAULT_TEST_DATABASE_URL.to_string(),
+        _ => match throwaway::start() {
+            Ok(url) => url,
+            Err(e) => panic!(
+                "PostgreSQL is not reachable at {DEFAULT_TEST_DATABASE_URL} and no throwaway \
+                 cluster could be started ({e}).\nThe suite runs every store test on PostgreSQL and \
+                 SQLite. Install PostgreSQL (Debian: apt-get install postgresql) or set \
+                 TEST_DATABASE_URL=postgres://USER@HOST:PORT/DB to a server where USER may CREATE DATABASE."
+            ),
+        },
+    })
+    .clone()
+}
+
+mod throwaway {
+    use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+    use std::path::{Path, PathBuf};
+    use std::process::{Command, Stdio};
+    use std::time::{Duration, Instant};
+
+    pub fn answers(port: u16) -> bool {
+        let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+        TcpStream::connect_timeout(&addr, Duration::from_millis(500)).is_ok()
+    }
+
+    fn bin_dir() -> Option<PathBuf> {
+        let mut dirs: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+            .ok()?
+            .filter_map(|e| e.ok().map(|e| e.path().join("bin")))
+            .filter(|d| d.join("initdb").is_file())
+            .collect();
+        dirs.sort();
+        dirs.pop()
+    }
+
+    /// As root, PostgreSQL refuses to run: use its own account.
+    fn as_owner(cmd: &Path) -> Command {
+        let root = Command::new("id").arg("-u").output().map(|o| o.stdout == b"0\n").unwrap_or(false);
+        if root {
+            let mut c = Command::new("runuser");
+            c.args(["-u", "postgres", "--"]).arg(cmd);
+            c
+        } else {
+            Command::new(cmd)
+        }
+    }
+
+    pub fn start() -> Result<String, String> {
+        let bin = bin_dir().ok_or("PostgreSQL binaries not found under /usr/lib/postgresql")?;
+        let dir = std::env::temp_dir().join(format!("timebank-test-pg-{}", std::process::id()));
+        let data = dir.join("data");
+        std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+        let _ = Command::new("chown").args(["-R", "postgres"]).arg(&dir).status();
+        let out = as_owner(&bin.join("initdb"))
+            .args(["-A", "trust", "-U", "postgres", "-D"])
+            .arg(&data)
+            .output()
+            .map_err(|e| format!("initdb: {e}"))?;
+        if !out.status.success() {
+            return Err(format!("initdb failed: {}", String::from_utf8_lossy(&out.stderr)));
+        }
+        let port = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+            .and_then(|l| l.local_addr())
+            .map_err(|e| e.to_string())?
+            .port();
+        let postgres = as_owner(&bin.join("postgres"));
+        let start = format!(
+            "{prog} -D {data} -p {port} -k {dir} -c listen_addresses=127.0.0.1 -c fsync=off & pg=$!; \
+             while kill -0 {parent} 2>/dev/null; do sleep 1; done; kill -INT $(head -n 1 {data}/postmaster.pid); wait $pg; rm -rf {dir}",
+            prog = format!("{:?}", postgres).replace('"', ""),
+            data = data.display(),
+            dir = dir.display(),
+            parent = std::process::id(),
+        );
+        // The watcher outlives nothing: it stops PostgreSQL once this test process is gone.
+        Command::new("sh")
+            .args(["-c", &start])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| format!("cannot start postgres: {e}"))?;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !answers(port) {
+            if Instant::now() > deadline {
+                return Err(format!("throwaway PostgreSQL did not start on port {port}"));
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        eprintln!("started a throwaway PostgreSQL cluster on 127.0.0.1:{port} ({})", dir.display());
+        Ok(format!("postgres://postgres@127.0.0.1:{port}/postgres"))
+    }
 }
 
 /// A database that exists for one test.
@@ -228,5 +330,127 @@ impl TestApp {
 
     pub async fn stop(&self) {
         self.handle.stop(false).await;
+    }
+}
+
+/// Opens a second handle on the test's database, as an operator's tool would.
+pub async fn open_store(url: &str) -> timebank_realtime::store::Store {
+    let config = timebank_realtime::config::DatabaseArgs::new(url).store_config().expect("store config");
+    timebank_realtime::store::Store::open(config).await.expect("store opens")
+}
+
+/// Every log entry (all kinds), paging through `Store::entries_after`.
+pub async fn all_entries(store: &timebank_realtime::store::Store) -> Vec<timebank_realtime::store::LogEntry> {
+    let mut out: Vec<timebank_realtime::store::LogEntry> = Vec::new();
+    loop {
+        let after = out.last().map_or(0, |e| e.seq);
+        let page = store.entries_after(after, 1000).await.expect("entries_after");
+        if page.is_empty() {
+            return out;
+        }
+        out.extend(page);
+    }
+}
+
+/// One receipt event of a payload's `apply` blocks, read straight from the JSON.
+#[derive(Debug, Clone)]
+pub struct PayloadEvent {
+    pub block_hash: String,
+    pub block_height: i64,
+    pub timestamp: i64,
+    pub tx_hash: String,
+    /// `metadata.position.index`, else the transaction's place in the block.
+    pub tx_index: i64,
+    /// `position.index`, else the event's place in the receipt.
+    pub event_index: i64,
+    /// Chainhook's `type`.
+    pub chainhook_type: String,
+    pub data: Value,
+    pub success: bool,
+    pub sender: Option<String>,
+    /// `kind.data.contract_identifier` of a `ContractCall`.
+    pub called_contract: Option<String>,
+}
+
+/// Walks a payload's `apply` blocks as PROTOCOL §1 says a fresh store sees them: returns
+/// the events whose identity (block hash, tx index, event index) is new, in payload order,
+/// and how many repeated an identity already seen.
+pub fn apply_events(payload: &Value) -> (Vec<PayloadEvent>, usize) {
+    let mut seen = std::collections::HashSet::new();
+    let mut out = Vec::new();
+    let mut repeats = 0;
+    for block in payload["apply"].as_array().expect("apply is an array") {
+        let block_hash = block["block_identifier"]["hash"].as_str().expect("hash").to_string();
+        for (t, tx) in block["transactions"].as_array().expect("transactions").iter().enumerate() {
+            let m = &tx["metadata"];
+            let tx_index = m["position"]["index"].as_i64().unwrap_or(t as i64);
+            let called_contract = (m["kind"]["type"] == "ContractCall")
+                .then(|| m["kind"]["data"]["contract_identifier"].as_str().map(str::to_string))
+                .flatten();
+            for (i, ev) in m["receipt"]["events"].as_array().expect("events").iter().enumerate() {
+                let event_index = ev["position"]["index"].as_i64().unwrap_or(i as i64);
+                if !seen.insert((block_hash.clone(), tx_index, event_index)) {
+                    repeats += 1;
+                    continue;
+                }
+                out.push(PayloadEvent {
+                    block_hash: block_hash.clone(),
+                    block_height: block["block_identifier"]["index"].as_i64().expect("index"),
+                    timestamp: block["timestamp"].as_i64().expect("timestamp"),
+                    tx_hash: tx["transaction_identifier"]["hash"].as_str().expect("tx hash").to_string(),
+                    tx_index,
+                    event_index,
+                    chainhook_type: ev["type"].as_str().expect("type").to_string(),
+                    data: ev["data"].clone(),
+                    success: m["success"].as_bool().expect("success"),
+                    sender: m["sender"].as_str().map(str::to_string),
+                    called_contract: called_contract.clone(),
+                });
+            }
+        }
+    }
+    (out, repeats)
+}
+
+impl PayloadEvent {
+    /// `eventType` per PROTOCOL §2.
+    pub fn expected_event_type(&self) -> &'static str {
+        match self.chainhook_type.as_str() {
+            "SmartContractEvent" if self.data["topic"] == "print" => "print_event",
+            "SmartContractEvent" => "contract_event",
+            "STXTransferEvent" => "stx_transfer_event",
+            "STXMintEvent" => "stx_mint_event",
+            "STXBurnEvent" => "stx_burn_event",
+            "STXLockEvent" => "stx_lock_event",
+            "FTTransferEvent" => "ft_transfer_event",
+            "FTMintEvent" => "ft_mint_event",
+            "FTBurnEvent" => "ft_burn_event",
+            "NFTTransferEvent" => "nft_transfer_event",
+            "NFTMintEvent" => "nft_mint_event",
+            "NFTBurnEvent" => "nft_burn_event",
+            "DataVarSetEvent" => "data_var_set_event",
+            "DataMapInsertEvent" => "data_map_insert_event",
+            "DataMapUpdateEvent" => "data_map_update_event",
+            "DataMapDeleteEvent" => "data_map_delete_event",
+            other => panic!("unknown Chainhook event type {other}"),
+        }
+    }
+
+    /// `contractId` per PROTOCOL §2: print/data events name their contract; FT/NFT events
+    /// the contract part of `ADDR.contract::asset`; STX events the called contract.
+    pub fn expected_contract_id(&self) -> Option<String> {
+        let asset_contract = |field: &str| {
+            self.data[field]
+                .as_str()
+                .and_then(|a| a.split_once("::"))
+                .map(|(c, _)| c.to_string())
+                .filter(|c| !c.is_empty())
+        };
+        match self.chainhook_type.as_str() {
+            t if t.starts_with("STX") => self.called_contract.clone(),
+            t if t.starts_with("FT") => asset_contract("asset_identifier"),
+            t if t.starts_with("NFT") => asset_contract("asset_class_identifier"),
+            _ => self.data["contract_identifier"].as_str().filter(|c| !c.is_empty()).map(str::to_string),
+        }
     }
 }

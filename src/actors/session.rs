@@ -1,0 +1,412 @@
+//! A WsSession: one actor per WebSocket (actix-web-actors, confined to this file).
+//!
+//! Per subscription it runs the catch-up handover: register with the topic (through the
+//! registry, which answers with the handover `seq`), buffer live entries while the
+//! history up to that `seq` is read from the store in pages, send `caught-up`, then
+//! release the buffered entries that are newer. A per-subscription `last_seq` guard keeps
+//! `seq` strictly increasing whatever happens.
+//!
+//! # Outgoing bound
+//!
+//! `WebsocketContext::text()` buffers without limit, and the actor only runs while
+//! actix-http polls the response: a client that stops reading freezes the actor, timers
+//! included. So the bound is enforced by the senders: topics reserve room in the
+//! session's `queued` counter (entries accepted from topics, not yet written to the
+//! context) before every send and, when it is full, end that subscription with
+//! `Overflowed`, which the session turns into `resync` once it runs again. Live entries
+//! buffered during a catch-up count against the same bound. History pages are read only
+//! while the actor runs, so they never pile up: at most one page is in flight.
+//!
+//! # Decisions
+//!
+//! - `subscribed.headSeq` is the handover `seq` (everything after it comes live);
+//!   `headBlockHeight` is read from the store just after, so it may be a little ahead.
+//! - `caught-up.seq` is the handover `seq`; `resync.seq` means "every matching entry up to
+//!   here was delivered", so resubscribing with `since.seq` = that value resumes exactly.
+//!   For a `since.blockHeight` subscription still in its history it is the last history
+//!   entry written (0 if none): resuming by `seq` from there may repeat older entries but
+//!   never skips one.
+//! - `unsubscribe` is answered with `{"type":"unsubscribed","id":…}` (an extension), so a
+//!   client knows when no more frames of that id will come.
+//! - Limitation: a peer that stops reading while frames are pending freezes the actor, so
+//!   the heartbeat cannot close it (its timers are frozen too). Its memory stays bounded
+//!   (the outgoing bound ends its subscriptions); the TCP connection lives until the
+//!   kernel gives up on it.
+
+use super::catchup::{entry_filter, fork_rollbacks, read_page, Cursor};
+use super::messages::{Deliver, Delivery, Overflowed, SessionSink, Subscribe, Unsubscribe};
+use super::registry::TopicRegistry;
+use crate::protocol::{
+    entry_frame_tail, frame_for_sub, ClientError, ClientMessage, ErrorCode, Filter, ResyncReason, ServerMessage, Since,
+};
+use crate::store::{HistoryPage, LogEntry, Store, StoreError};
+use actix::prelude::*;
+use actix_web_actors::ws;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// How often the server pings: well under common proxy idle timeouts (60 s).
+pub const HEARTBEAT_INTERVAL: Duration = Duration::from_secs(15);
+/// A peer that sent nothing (not even a pong) for this long is closed: two missed pings
+/// plus slack for a slow network.
+pub const CLIENT_TIMEOUT: Duration = Duration::from_secs(40);
+/// Largest incoming frame. Client messages are small JSON objects; 64 KiB is actix's own
+/// default and leaves room for long filters while refusing abuse.
+pub const MAX_FRAME_BYTES: usize = 64 * 1024;
+/// Subscriptions per connection: one client rarely needs more than a handful, and each
+/// costs a topic slot and a catch-up query.
+pub const MAX_SUBSCRIPTIONS: usize = 64;
+/// Entries a session may hold accepted-but-unwritten (from topics, plus live entries
+/// buffered during catch-up) before its subscriptions end with `resync`. Event objects
+/// are ~0.5–1 KiB, so this caps a stalled client at a few MiB, while a client that keeps
+/// up never comes near it (it drains to zero between commits; one commit is always
+/// accepted by an empty queue).
+pub const MAX_QUEUED_ENTRIES: usize = 4_096;
+/// Entries per history query: one page is what a session holds in flight during catch-up.
+pub const HISTORY_PAGE: i64 = 500;
+/// Tuning of WebSocket sessions (see the constants for the reasons of the defaults).
+#[derive(Debug, Clone)]
+pub struct WsConfig {
+    pub heartbeat_interval: Duration,
+    pub client_timeout: Duration,
+    pub max_frame_bytes: usize,
+    pub max_subscriptions: usize,
+    pub max_queued_entries: usize,
+    pub history_page: i64,
+}
+
+impl Default for WsConfig {
+    fn default() -> Self {
+        WsConfig {
+            heartbeat_interval: HEARTBEAT_INTERVAL,
+            client_timeout: CLIENT_TIMEOUT,
+            max_frame_bytes: MAX_FRAME_BYTES,
+            max_subscriptions: MAX_SUBSCRIPTIONS,
+            max_queued_entries: MAX_QUEUED_ENTRIES,
+            history_page: HISTORY_PAGE,
+        }
+    }
+}
+
+/// Subscription tokens are unique across sessions: topics and the registry key by them.
+static NEXT_TOKEN: AtomicU64 = AtomicU64::new(1);
+
+enum Phase {
+    /// Waiting for the registry's handover `seq`; live entries are buffered.
+    Starting,
+    /// Reading history up to the handover; live entries are buffered.
+    History,
+    Live,
+}
+
+struct Sub {
+    token: u64,
+    /// The client's id as a JSON string, ready to splice into frames.
+    id_json: String,
+    filter: Filter,
+    since: Option<Since>,
+    phase: Phase,
+    /// Every matching entry up to this `seq` has been delivered.
+    last_seq: i64,
+    buffer: Vec<Delivery>,
+}
+
+pub struct WsSession {
+    registry: Addr<TopicRegistry>,
+    store: Store,
+    config: WsConfig,
+    subs: HashMap<String, Sub>,
+    tokens: HashMap<u64, String>,
+    queued: Arc<AtomicUsize>,
+    last_heard: Instant,
+}
+
+impl WsSession {
+    pub fn new(registry: Addr<TopicRegistry>, store: Store, config: WsConfig) -> Self {
+        WsSession {
+            registry,
+            store,
+            config,
+            subs: HashMap::new(),
+            tokens: HashMap::new(),
+            queued: Arc::new(AtomicUsize::new(0)),
+            last_heard: Instant::now(),
+        }
+    }
+
+    fn send(ctx: &mut ws::WebsocketContext<Self>, msg: ServerMessage<'_>) {
+        ctx.text(msg.to_json());
+    }
+
+    fn refuse(ctx: &mut ws::WebsocketContext<Self>, e: &ClientError) {
+        Self::send(ctx, ServerMessage::Error { id: e.id.as_deref(), code: e.code, message: &e.message });
+    }
+
+    fn on_text(&mut self, text: &str, ctx: &mut ws::WebsocketContext<Self>) {
+        match ClientMessage::parse(text) {
+            Err(e) => Self::refuse(ctx, &e),
+            Ok(ClientMessage::Ping) => Self::send(ctx, ServerMessage::Pong),
+            Ok(ClientMessage::Unsubscribe { id }) => match self.subs.remove(&id) {
+                Some(sub) => {
+                    self.tokens.remove(&sub.token);
+                    self.registry.do_send(Unsubscribe { token: sub.token });
+                    ctx.text(format!("{{\"type\":\"unsubscribed\",\"id\":{}}}", sub.id_json));
+                }
+                None => Self::refuse(
+                    ctx,
+                    &ClientError {
+                        id: Some(id),
+                        code: ErrorCode::UnknownSubscription,
+                        message: "no subscription with this id".into(),
+                    },
+                ),
+            },
+            Ok(ClientMessage::Subscribe { id, filter, since }) => self.subscribe(id, filter, since, ctx),
+        }
+    }
+
+    fn subscribe(&mut self, id: String, filter: Filter, since: Option<Since>, ctx: &mut ws::WebsocketContext<Self>) {
+        let refusal = if self.subs.contains_key(&id) {
+            Some((ErrorCode::DuplicateId, "a subscription with this id is active".to_string()))
+        } else if self.subs.len() >= self.config.max_subscriptions {
+            Some((ErrorCode::TooManySubscriptions, format!("at most {} subscriptions per connection", self.config.max_subscriptions)))
+        } else {
+            None
+        };
+        if let Some((code, message)) = refusal {
+            return Self::refuse(ctx, &ClientError { id: Some(id), code, message });
+        }
+        let token = NEXT_TOKEN.fetch_add(1, Ordering::Relaxed);
+        let sink = SessionSink {
+            deliver: ctx.address().recipient(),
+            overflowed: ctx.address().recipient(),
+            queued: self.queued.clone(),
+            max_queued: self.config.max_queued_entries,
+        };
+        // `send` enqueues now, so a later Unsubscribe reaches the registry after it.
+        let handover = self.registry.send(Subscribe { token, filter: filter.clone(), sink });
+        let store = self.store.clone();
+        let work = async move {
+            let handover = handover.await;
+            let head = store.head().await;
+            (handover, head)
+        };
+        ctx.spawn(work.into_actor(self).map(move |(handover, head), act, ctx| match handover {
+            Ok(seq) => act.start_history(token, seq, head.ok().and_then(|h| h.head_block_height), ctx),
+            Err(_) => {
+                if let Some(id) = act.tokens.get(&token).cloned() {
+                    act.end(&id, ResyncReason::StoreUnavailable, ctx);
+                }
+            }
+        }));
+        let id_json = serde_json::Value::String(id.clone()).to_string();
+        let last_seq = match since {
+            Some(Since::Seq(s)) => s,
+            _ => 0,
+        };
+        self.tokens.insert(token, id.clone());
+        self.subs.insert(id, Sub { token, id_json, filter, since, phase: Phase::Starting, last_seq, buffer: Vec::new() });
+    }
+
+    /// The registry answered with the handover `seq`: reply `subscribed`, then history.
+    fn start_history(&mut self, token: u64, upto: i64, head_height: Option<i64>, ctx: &mut ws::WebsocketContext<Self>) {
+        let Some(id) = self.tokens.get(&token).cloned() else { return };
+        let Some(sub) = self.subs.get_mut(&id) else { return };
+        Self::send(ctx, ServerMessage::Subscribed { id: &id, head_seq: upto, head_block_height: head_height });
+        sub.phase = Phase::History;
+        match sub.since.clone() {
+            None => self.finish_history(&id, upto, ctx),
+            Some(Since::Seq(after)) => self.next_page(token, Cursor::Seq { after }, upto, ctx),
+            Some(Since::BlockHeight { height, block_hash: None }) => {
+                self.next_page(token, Cursor::CanonicalAbove { height, after: 0 }, upto, ctx)
+            }
+            Some(Since::BlockHeight { height, block_hash: Some(hash) }) => {
+                let store = self.store.clone();
+                let filter = entry_filter(&sub.filter);
+                let work = async move { fork_rollbacks(&store, &filter, &hash, height, upto).await };
+                ctx.spawn(work.into_actor(self).map(move |res, act, ctx| {
+                    let Some(id) = act.tokens.get(&token).cloned() else { return };
+                    match res {
+                        Ok((rollbacks, fork_height)) => {
+                            for e in &rollbacks {
+                                act.send_entry(&id, e, ctx);
+                            }
+                            act.next_page(token, Cursor::CanonicalAbove { height: fork_height, after: 0 }, upto, ctx);
+                        }
+                        Err(e) => {
+                            tracing::warn!(error = %e, "history read failed");
+                            act.end(&id, ResyncReason::StoreUnavailable, ctx);
+                        }
+                    }
+                }));
+            }
+        }
+    }
+
+    fn next_page(&mut self, token: u64, cursor: Cursor, upto: i64, ctx: &mut ws::WebsocketContext<Self>) {
+        let Some(sub) = self.tokens.get(&token).and_then(|id| self.subs.get(id)) else { return };
+        let store = self.store.clone();
+        let filter = entry_filter(&sub.filter);
+        let limit = self.config.history_page;
+        let work = async move { read_page(&store, &filter, cursor, upto, limit).await };
+        ctx.spawn(work.into_actor(self).map(move |res: Result<HistoryPage, StoreError>, act, ctx| {
+            let Some(id) = act.tokens.get(&token).cloned() else { return };
+            match res {
+                Ok(page) => {
+                    for e in &page.entries {
+                        act.send_entry(&id, e, ctx);
+                    }
+                    if page.done {
+                        act.finish_history(&id, upto, ctx);
+                    } else {
+                        act.next_page(token, cursor.after(page.cursor), upto, ctx);
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "history read failed");
+                    act.end(&id, ResyncReason::StoreUnavailable, ctx);
+                }
+            }
+        }));
+    }
+
+    /// History is complete up to `upto`: `caught-up`, then the buffered live entries.
+    fn finish_history(&mut self, id: &str, upto: i64, ctx: &mut ws::WebsocketContext<Self>) {
+        let Some(sub) = self.subs.get_mut(id) else { return };
+        sub.last_seq = sub.last_seq.max(upto);
+        sub.phase = Phase::Live;
+        Self::send(ctx, ServerMessage::CaughtUp { sub: id, seq: upto });
+        let buffered = std::mem::take(&mut sub.buffer);
+        self.deliver_live(id, &buffered, ctx);
+    }
+
+    fn send_entry(&mut self, id: &str, entry: &LogEntry, ctx: &mut ws::WebsocketContext<Self>) {
+        if let Some(tail) = entry_frame_tail(entry) {
+            self.deliver_live(id, &[Delivery { seq: entry.seq, tail }], ctx);
+        }
+    }
+
+    /// Writes entries of subscription `id`, skipping any at or below its `last_seq`.
+    fn deliver_live(&mut self, id: &str, items: &[Delivery], ctx: &mut ws::WebsocketContext<Self>) {
+        let Some(sub) = self.subs.get_mut(id) else { return };
+        for d in items {
+            if d.seq <= sub.last_seq {
+                continue;
+            }
+            ctx.text(frame_for_sub(&sub.id_json, &d.tail));
+            sub.last_seq = d.seq;
+        }
+    }
+
+    /// Ends subscription `id` with `resync`, naming the last `seq` it delivered.
+    fn end(&mut self, id: &str, reason: ResyncReason, ctx: &mut ws::WebsocketContext<Self>) {
+        let Some(sub) = self.subs.remove(id) else { return };
+        self.tokens.remove(&sub.token);
+        self.registry.do_send(Unsubscribe { token: sub.token });
+        tracing::info!(sub = id, seq = sub.last_seq, ?reason, "subscription ends with resync");
+        Self::send(ctx, ServerMessage::Resync { sub: id, seq: sub.last_seq, reason });
+    }
+}
+
+impl Actor for WsSession {
+    type Context = ws::WebsocketContext<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        let mut last_tick = Instant::now();
+        ctx.run_interval(self.config.heartbeat_interval, move |act, ctx| {
+            // A tick far behind schedule means the actor was frozen (its client stopped
+            // reading, so actix-http stopped polling it): the client's pongs were not
+            // read meanwhile, so silence is measured from now, not from before the freeze.
+            let now = Instant::now();
+            if now.duration_since(last_tick) > 2 * act.config.heartbeat_interval {
+                act.last_heard = act.last_heard.max(now - act.config.heartbeat_interval);
+            }
+            last_tick = now;
+            if act.last_heard.elapsed() > act.config.client_timeout {
+                tracing::info!("websocket peer silent past the heartbeat timeout, closing");
+                ctx.close(Some(ws::CloseCode::Away.into()));
+                ctx.stop();
+                return;
+            }
+            ctx.ping(b"");
+        });
+    }
+
+    fn stopped(&mut self, _ctx: &mut Self::Context) {
+        for sub in self.subs.values() {
+            self.registry.do_send(Unsubscribe { token: sub.token });
+        }
+    }
+}
+
+impl Handler<Deliver> for WsSession {
+    type Result = ();
+
+    fn handle(&mut self, msg: Deliver, ctx: &mut Self::Context) {
+        self.queued.fetch_sub(msg.items.len(), Ordering::AcqRel);
+        let Some(id) = self.tokens.get(&msg.token).cloned() else { return };
+        let Some(sub) = self.subs.get_mut(&id) else { return };
+        match sub.phase {
+            Phase::Live => self.deliver_live(&id, &msg.items, ctx),
+            Phase::Starting | Phase::History => {
+                sub.buffer.extend(msg.items.iter().cloned());
+                if sub.buffer.len() + self.queued.load(Ordering::Acquire) > self.config.max_queued_entries {
+                    self.end(&id, ResyncReason::SlowConsumer, ctx);
+                }
+            }
+        }
+    }
+}
+
+impl Handler<Overflowed> for WsSession {
+    type Result = ();
+
+    fn handle(&mut self, msg: Overflowed, ctx: &mut Self::Context) {
+        if let Some(id) = self.tokens.get(&msg.token).cloned() {
+            self.end(&id, ResyncReason::SlowConsumer, ctx);
+        }
+    }
+}
+
+impl StreamHandler<Result<ws::Message, ws::ProtocolError>> for WsSession {
+    fn handle(&mut self, msg: Result<ws::Message, ws::ProtocolError>, ctx: &mut Self::Context) {
+        self.last_heard = Instant::now();
+        match msg {
+            Ok(ws::Message::Text(text)) => self.on_text(&text, ctx),
+            Ok(ws::Message::Ping(bytes)) => ctx.pong(&bytes),
+            Ok(ws::Message::Pong(_)) | Ok(ws::Message::Nop) => {}
+            Ok(ws::Message::Binary(_)) | Ok(ws::Message::Continuation(_)) => Self::refuse(
+                ctx,
+                &ClientError { id: None, code: ErrorCode::BadJson, message: "send one JSON message per text frame".into() },
+            ),
+            Ok(ws::Message::Close(reason)) => {
+                ctx.close(reason);
+                ctx.stop();
+            }
+            Err(e) => {
+                tracing::info!(error = %e, "websocket protocol error, closing");
+                let code = match e {
+                    ws::ProtocolError::Overflow => ws::CloseCode::Size,
+                    _ => ws::CloseCode::Protocol,
+                };
+                ctx.close(Some(code.into()));
+                ctx.stop();
+            }
+        }
+    }
+}
+
+impl WsSession {
+    /// Answers the upgrade request and starts the session on the connection, refusing
+    /// incoming frames larger than the configured maximum (close 1009).
+    pub fn start(
+        self,
+        req: &actix_web::HttpRequest,
+        stream: actix_web::web::Payload,
+    ) -> Result<actix_web::HttpResponse, actix_web::Error> {
+        let frame_size = self.config.max_frame_bytes;
+        ws::WsResponseBuilder::new(self, req, stream).frame_size(frame_size).start()
+    }
+}

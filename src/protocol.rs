@@ -1,0 +1,336 @@
+//! The WebSocket wire contract (PROTOCOL §3): client messages, server messages, filters.
+//!
+//! Pure data and parsing, no I/O: the server and a Rust client share this module.
+//! Client messages are parsed in stages so that each failure gets the error code a client
+//! can act on (`bad_json`, `unknown_type`, `invalid_filter`). Event and rollback frames are
+//! not serialized here field by field: the entry's stored `body` is spliced in verbatim
+//! ([`entry_frame_tail`], [`frame_for_sub`]), so an entry is encoded once at append time
+//! and once more per topic, never per subscriber.
+
+use crate::model::EventType;
+use crate::store::{EntryKind, LogEntry};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::sync::Arc;
+
+/// What a subscription selects (PROTOCOL §3 filters). The value itself is the canonical
+/// topic key: two subscriptions with equal filters share one topic.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "kebab-case", rename_all_fields = "camelCase", deny_unknown_fields)]
+pub enum Filter {
+    /// Events emitted by one contract, optionally narrowed to one event type.
+    Contract {
+        contract_id: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        event_type: Option<EventType>,
+    },
+    /// Events whose `affectedAddresses` contain the address.
+    User { address: String },
+    /// Events of one type, from any contract.
+    EventType { event_type: EventType },
+    /// Every event and rollback.
+    All,
+}
+
+impl Filter {
+    /// Whether the entry reaches subscribers of this filter. Rollbacks match exactly the
+    /// filters their original event matched: they carry its type, contract and addresses.
+    pub fn matches(&self, entry: &LogEntry) -> bool {
+        if !entry.kind.is_delivered() {
+            return false;
+        }
+        match self {
+            Filter::Contract { contract_id, event_type } => {
+                entry.contract_id.as_deref() == Some(contract_id.as_str())
+                    && event_type.is_none_or(|t| entry.event_type == Some(t))
+            }
+            Filter::User { address } => entry.affected_addresses.iter().any(|a| a == address),
+            Filter::EventType { event_type } => entry.event_type == Some(*event_type),
+            Filter::All => true,
+        }
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        match self {
+            Filter::Contract { contract_id, .. } if contract_id.trim().is_empty() => {
+                Err("contractId must not be empty".into())
+            }
+            Filter::User { address } if address.trim().is_empty() => Err("address must not be empty".into()),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Where a subscription's history starts (PROTOCOL §3 `since`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Since {
+    /// Every matching entry after this `seq`, rollbacks included.
+    Seq(i64),
+    /// Every canonical matching event above this height; with `block_hash`, rollbacks first
+    /// when that block is no longer canonical.
+    BlockHeight { height: i64, block_hash: Option<String> },
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct SinceWire {
+    seq: Option<i64>,
+    block_height: Option<i64>,
+    block_hash: Option<String>,
+}
+
+impl TryFrom<SinceWire> for Since {
+    type Error = String;
+    fn try_from(w: SinceWire) -> Result<Since, String> {
+        match (w.seq, w.block_height, w.block_hash) {
+            (Some(seq), None, None) if seq >= 0 => Ok(Since::Seq(seq)),
+            (Some(_), None, None) => Err("since.seq must be >= 0".into()),
+            (None, Some(height), hash) if height >= 0 => Ok(Since::BlockHeight { height, block_hash: hash }),
+            (None, Some(_), _) => Err("since.blockHeight must be >= 0".into()),
+            _ => Err("since needs exactly one of seq or blockHeight (blockHash only with blockHeight)".into()),
+        }
+    }
+}
+
+/// A client → server message.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ClientMessage {
+    Subscribe { id: String, filter: Filter, since: Option<Since> },
+    Unsubscribe { id: String },
+    Ping,
+}
+
+/// Error codes of PROTOCOL §3. The connection stays open after each of them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    BadJson,
+    UnknownType,
+    InvalidFilter,
+    DuplicateId,
+    UnknownSubscription,
+    TooManySubscriptions,
+    Unauthorized,
+}
+
+/// Why a client message was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientError {
+    /// The subscription id the message named, when it could be read.
+    pub id: Option<String>,
+    pub code: ErrorCode,
+    pub message: String,
+}
+
+impl ClientError {
+    fn new(id: Option<&str>, code: ErrorCode, message: impl Into<String>) -> Self {
+        ClientError { id: id.map(str::to_string), code, message: message.into() }
+    }
+}
+
+impl ClientMessage {
+    /// Parses one text frame: not JSON (or not an object) → `bad_json`; a `type` other
+    /// than the known ones → `unknown_type`; a bad `filter` or `since` → `invalid_filter`.
+    pub fn parse(text: &str) -> Result<ClientMessage, ClientError> {
+        let value: Value = serde_json::from_str(text)
+            .map_err(|e| ClientError::new(None, ErrorCode::BadJson, format!("not JSON: {e}")))?;
+        let Value::Object(mut obj) = value else {
+            return Err(ClientError::new(None, ErrorCode::BadJson, "a message must be a JSON object"));
+        };
+        let id = match obj.get("id") {
+            None => None,
+            Some(Value::String(s)) => Some(s.clone()),
+            Some(_) => return Err(ClientError::new(None, ErrorCode::BadJson, "id must be a string")),
+        };
+        let kind = match obj.get("type") {
+            Some(Value::String(t)) => t.clone(),
+            Some(_) => return Err(ClientError::new(id.as_deref(), ErrorCode::BadJson, "type must be a string")),
+            None => return Err(ClientError::new(id.as_deref(), ErrorCode::BadJson, "missing type")),
+        };
+        let need_id = |id: Option<String>| {
+            id.filter(|s| !s.is_empty())
+                .ok_or_else(|| ClientError::new(None, ErrorCode::BadJson, format!("{kind} needs a non-empty string id")))
+        };
+        match kind.as_str() {
+            "ping" => Ok(ClientMessage::Ping),
+            "unsubscribe" => Ok(ClientMessage::Unsubscribe { id: need_id(id)? }),
+            "subscribe" => {
+                let id = need_id(id)?;
+                let invalid = |m: String| ClientError::new(Some(&id), ErrorCode::InvalidFilter, m);
+                let filter = obj.remove("filter").ok_or_else(|| invalid("missing filter".into()))?;
+                let filter: Filter =
+                    serde_json::from_value(filter).map_err(|e| invalid(format!("filter: {e}")))?;
+                filter.validate().map_err(invalid)?;
+                let since = match obj.remove("since") {
+                    None | Some(Value::Null) => None,
+                    Some(s) => {
+                        let wire: SinceWire =
+                            serde_json::from_value(s).map_err(|e| invalid(format!("since: {e}")))?;
+                        Some(Since::try_from(wire).map_err(invalid)?)
+                    }
+                };
+                Ok(ClientMessage::Subscribe { id, filter, since })
+            }
+            other => Err(ClientError::new(id.as_deref(), ErrorCode::UnknownType, format!("unknown message type {other:?}"))),
+        }
+    }
+}
+
+/// Server → client messages other than `event` and `rollback` (those are spliced).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "type", rename_all = "kebab-case", rename_all_fields = "camelCase")]
+pub enum ServerMessage<'a> {
+    Subscribed { id: &'a str, head_seq: i64, head_block_height: Option<i64> },
+    CaughtUp { sub: &'a str, seq: i64 },
+    Resync { sub: &'a str, seq: i64, reason: ResyncReason },
+    Error { #[serde(skip_serializing_if = "Option::is_none")] id: Option<&'a str>, code: ErrorCode, message: &'a str },
+    Pong,
+}
+
+/// Why a subscription ended with `resync`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ResyncReason {
+    /// The client did not read fast enough (PROTOCOL §3).
+    SlowConsumer,
+    /// The history could not be read from the store; resubscribing later resumes.
+    StoreUnavailable,
+}
+
+impl ServerMessage<'_> {
+    pub fn to_json(&self) -> String {
+        // Serializing these plain structs cannot fail.
+        serde_json::to_string(self).unwrap_or_default()
+    }
+}
+
+/// The part of an `event`/`rollback` frame shared by every subscriber of an entry:
+/// `"type":"event","event":{…}}`. `None` for entries that never reach subscribers.
+pub fn entry_frame_tail(entry: &LogEntry) -> Option<Arc<str>> {
+    let name = match entry.kind {
+        EntryKind::Event => "event",
+        EntryKind::Rollback => "rollback",
+        EntryKind::BlockApplied | EntryKind::BlockRolledBack => return None,
+    };
+    Some(Arc::from(format!("\"type\":\"{name}\",\"{name}\":{}}}", entry.body)))
+}
+
+/// A whole `event`/`rollback` frame for one subscription: `{"sub":"s1",` + the tail.
+pub fn frame_for_sub(sub_json: &str, tail: &str) -> String {
+    let mut s = String::with_capacity(9 + sub_json.len() + tail.len());
+    s.push_str("{\"sub\":");
+    s.push_str(sub_json);
+    s.push(',');
+    s.push_str(tail);
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn code(text: &str) -> ErrorCode {
+        ClientMessage::parse(text).expect_err("refused").code
+    }
+
+    #[test]
+    fn parses_each_filter() {
+        let m = ClientMessage::parse(
+            r#"{"type":"subscribe","id":"s1","filter":{"type":"contract","contractId":"ST1.x","eventType":"print_event"},"since":{"blockHeight":120,"blockHash":"0xab"}}"#,
+        )
+        .expect("parses");
+        assert_eq!(
+            m,
+            ClientMessage::Subscribe {
+                id: "s1".into(),
+                filter: Filter::Contract { contract_id: "ST1.x".into(), event_type: Some(EventType::PrintEvent) },
+                since: Some(Since::BlockHeight { height: 120, block_hash: Some("0xab".into()) }),
+            }
+        );
+        for (f, want) in [
+            (json!({"type":"user","address":"ST2"}), Filter::User { address: "ST2".into() }),
+            (json!({"type":"event-type","eventType":"stx_transfer_event"}), Filter::EventType { event_type: EventType::StxTransferEvent }),
+            (json!({"type":"all"}), Filter::All),
+        ] {
+            let text = json!({"type":"subscribe","id":"a","filter":f,"since":{"seq":4}}).to_string();
+            assert_eq!(
+                ClientMessage::parse(&text),
+                Ok(ClientMessage::Subscribe { id: "a".into(), filter: want, since: Some(Since::Seq(4)) })
+            );
+        }
+        assert_eq!(ClientMessage::parse(r#"{"type":"ping"}"#), Ok(ClientMessage::Ping));
+        assert_eq!(ClientMessage::parse(r#"{"type":"unsubscribe","id":"a"}"#), Ok(ClientMessage::Unsubscribe { id: "a".into() }));
+    }
+
+    #[test]
+    fn classifies_errors() {
+        assert_eq!(code("{nope"), ErrorCode::BadJson);
+        assert_eq!(code("[1]"), ErrorCode::BadJson);
+        assert_eq!(code(r#"{"id":"x"}"#), ErrorCode::BadJson);
+        assert_eq!(code(r#"{"type":"subscribe","filter":{"type":"all"}}"#), ErrorCode::BadJson);
+        assert_eq!(code(r#"{"type":"dance"}"#), ErrorCode::UnknownType);
+        assert_eq!(code(r#"{"type":"subscribe","id":"a"}"#), ErrorCode::InvalidFilter);
+        assert_eq!(code(r#"{"type":"subscribe","id":"a","filter":{"type":"planet"}}"#), ErrorCode::InvalidFilter);
+        assert_eq!(code(r#"{"type":"subscribe","id":"a","filter":{"type":"user"}}"#), ErrorCode::InvalidFilter);
+        assert_eq!(code(r#"{"type":"subscribe","id":"a","filter":{"type":"user","address":""}}"#), ErrorCode::InvalidFilter);
+        assert_eq!(code(r#"{"type":"subscribe","id":"a","filter":{"type":"event-type","eventType":"nope"}}"#), ErrorCode::InvalidFilter);
+        assert_eq!(code(r#"{"type":"subscribe","id":"a","filter":{"type":"all"},"since":{"seq":1,"blockHeight":2}}"#), ErrorCode::InvalidFilter);
+        assert_eq!(code(r#"{"type":"subscribe","id":"a","filter":{"type":"all"},"since":{"seq":-1}}"#), ErrorCode::InvalidFilter);
+    }
+
+    fn entry(kind: EntryKind, contract: Option<&str>, t: EventType, addresses: &[&str]) -> LogEntry {
+        LogEntry {
+            seq: 1,
+            kind,
+            block_height: 1,
+            block_hash: "0x01".into(),
+            event_type: Some(t),
+            contract_id: contract.map(str::to_string),
+            affected_addresses: addresses.iter().map(|a| a.to_string()).collect(),
+            rollback_of: None,
+            body: Arc::from("{}"),
+        }
+    }
+
+    #[test]
+    fn filters_match_events_and_their_rollbacks_alike() {
+        let contract = Filter::Contract { contract_id: "C".into(), event_type: None };
+        let contract_print = Filter::Contract { contract_id: "C".into(), event_type: Some(EventType::PrintEvent) };
+        let user = Filter::User { address: "A".into() };
+        let transfers = Filter::EventType { event_type: EventType::StxTransferEvent };
+        for kind in [EntryKind::Event, EntryKind::Rollback] {
+            let print = entry(kind, Some("C"), EventType::PrintEvent, &["B"]);
+            let transfer = entry(kind, Some("C"), EventType::StxTransferEvent, &["A", "B"]);
+            let other = entry(kind, None, EventType::StxTransferEvent, &["Z"]);
+            assert!(contract.matches(&print) && contract.matches(&transfer) && !contract.matches(&other));
+            assert!(contract_print.matches(&print) && !contract_print.matches(&transfer));
+            assert!(!user.matches(&print) && user.matches(&transfer) && !user.matches(&other));
+            assert!(!transfers.matches(&print) && transfers.matches(&transfer) && transfers.matches(&other));
+            assert!(Filter::All.matches(&other));
+        }
+        let marker = entry(EntryKind::BlockApplied, Some("C"), EventType::PrintEvent, &["A"]);
+        assert!(!Filter::All.matches(&marker) && !contract.matches(&marker));
+        assert_eq!(entry_frame_tail(&marker), None);
+    }
+
+    #[test]
+    fn server_messages_match_the_contract() {
+        assert_eq!(
+            ServerMessage::Subscribed { id: "s1", head_seq: 5, head_block_height: Some(130) }.to_json(),
+            r#"{"type":"subscribed","id":"s1","headSeq":5,"headBlockHeight":130}"#
+        );
+        assert_eq!(ServerMessage::CaughtUp { sub: "s1", seq: 5 }.to_json(), r#"{"type":"caught-up","sub":"s1","seq":5}"#);
+        assert_eq!(
+            ServerMessage::Resync { sub: "s1", seq: 4, reason: ResyncReason::SlowConsumer }.to_json(),
+            r#"{"type":"resync","sub":"s1","seq":4,"reason":"slow_consumer"}"#
+        );
+        assert_eq!(ServerMessage::Pong.to_json(), r#"{"type":"pong"}"#);
+        let e = ServerMessage::Error { id: Some("s1"), code: ErrorCode::InvalidFilter, message: "m" }.to_json();
+        assert_eq!(e, r#"{"type":"error","id":"s1","code":"invalid_filter","message":"m"}"#);
+        let frame = frame_for_sub("\"s1\"", "\"type\":\"event\",\"event\":{\"seq\":1}}");
+        let v: Value = serde_json::from_str(&frame).expect("valid JSON");
+        assert_eq!(v, json!({"type":"event","sub":"s1","event":{"seq":1}}));
+    }
+}

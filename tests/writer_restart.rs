@@ -1,0 +1,50 @@
+//! The supervisor restarts the event-store writer when it stops on damaged data, and the
+//! server goes on accepting deliveries.
+mod common;
+use common::{Backend, TestApp};
+use diesel::connection::SimpleConnection;
+use diesel::Connection;
+use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
+use timebank_realtime::synth::{block_with_transfers, payload};
+
+async fn execute(app: &TestApp, sql: &str) {
+    if app.db.is_postgres() {
+        let mut c = AsyncPgConnection::establish(&app.db.url).await.expect("connect");
+        c.batch_execute(sql).await.expect("sql");
+    } else {
+        let path = app.db.sqlite_path().expect("sqlite path");
+        let mut c = diesel::SqliteConnection::establish(path.to_str().expect("utf-8")).expect("connect");
+        c.batch_execute(sql).expect("sql");
+    }
+}
+
+async fn writer_restarts_after_damage(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (status, _) = app.post_payload(&payload(vec![block_with_transfers(1, 0, 0, 2)], vec![])).await;
+    assert_eq!(status, 200);
+    // Damage the stored body of an event: rolling its block back needs to read it.
+    execute(&app, "UPDATE log_entries SET body = 'not json' WHERE kind = 1").await;
+    let before = app.head().await;
+    let (_, ready) = app.get_json("/readyz").await;
+    assert_eq!(ready["supervisor"]["writerStarts"], 1, "{ready}");
+
+    let (status, body) = app.post_payload(&payload(vec![], vec![block_with_transfers(1, 0, 0, 2)])).await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(app.head().await, before, "a failed append stores nothing");
+
+    // A fresh writer takes over: other deliveries are accepted.
+    let mut accepted = false;
+    for _ in 0..50 {
+        let (status, _) = app.post_payload(&payload(vec![block_with_transfers(2, 0, 0, 3)], vec![])).await;
+        if status == 200 {
+            accepted = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(accepted, "the restarted writer accepts deliveries");
+    let (_, ready) = app.get_json("/readyz").await;
+    assert_eq!(ready["supervisor"]["writerStarts"], 2, "the writer was restarted once: {ready}");
+    assert_eq!(app.head().await["headBlockHeight"], 2);
+}
+both_backends!(writer_restarts_after_damage, writer_restarts_after_damage);

@@ -1,0 +1,66 @@
+//! The outgoing bound: a client that stops reading gets `resync` (never a silent gap),
+//! and it stalls neither its topic nor the other clients.
+
+mod common;
+use common::ws::{seqs, WsClient};
+use common::{Backend, TestApp, TestDb};
+use serde_json::json;
+use std::time::Duration;
+use timebank_realtime::synth;
+
+const BLOCKS: i64 = 60;
+const EVENTS_PER_BLOCK: usize = 200;
+
+async fn a_stalled_client_gets_resync_and_stalls_nobody(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let app = TestApp::spawn_with(db, |c| c.ws_max_queued_entries = 100).await;
+    let mut slow = WsClient::connect_small_buffer(&app).await;
+    slow.subscribe("s", json!({"type": "all"}), None).await;
+    assert_eq!(slow.recv().await["type"], "caught-up");
+    let mut fast = WsClient::connect(&app).await;
+    fast.subscribe("f", json!({"type": "all"}), None).await;
+    assert_eq!(fast.recv().await["type"], "caught-up");
+
+    // `slow` reads nothing from here on: ~8 MB of frames fill its small receive buffer and
+    // the server's send buffer (at most a few MiB).
+    let total = BLOCKS as usize * EVENTS_PER_BLOCK;
+    let fast_reader = async {
+        let got = fast.collect_until(|by| by.get("f").map_or(0, |m| m.len()) >= total).await;
+        seqs(&got["f"])
+    };
+    let ingest = async {
+        for height in 1..=BLOCKS {
+            let p = synth::payload(vec![synth::block_with_transfers(height, 0, 0, EVENTS_PER_BLOCK)], vec![]);
+            assert_eq!(app.post_payload(&p).await.0, 200);
+        }
+    };
+    let (fast_seqs, ()) = tokio::join!(fast_reader, ingest);
+    let all: Vec<i64> = app.all_events().await.iter().filter_map(|e| e["seq"].as_i64()).collect();
+    assert_eq!(all.len(), total);
+    assert_eq!(fast_seqs, all, "the fast client got everything while the slow one stalled");
+
+    // The slow client now reads: a gap-free prefix, then resync naming its last entry.
+    let mut received = Vec::new();
+    let resync = loop {
+        let m = slow.recv().await;
+        match m["type"].as_str() {
+            Some("event") => received.push(m["event"]["seq"].as_i64().expect("seq")),
+            Some("resync") => break m,
+            other => panic!("unexpected {other:?}: {m}"),
+        }
+    };
+    println!("slow client got {} of {} entries before resync", received.len(), all.len());
+    assert!(received.len() < all.len(), "the bound was hit");
+    assert_eq!(received[..], all[..received.len()], "no gap before the resync");
+    assert_eq!(resync["sub"], "s");
+    assert_eq!(resync["reason"], "slow_consumer");
+    let last = received.last().copied().unwrap_or(0);
+    assert_eq!(resync["seq"], last, "resync names the last seq delivered");
+    assert!(slow.drain(Duration::from_millis(300)).await.is_empty(), "the subscription ended");
+
+    // Resuming from the resync seq gives exactly the rest.
+    slow.subscribe("s", json!({"type": "all"}), Some(json!({"seq": last}))).await;
+    let rest = slow.collect_until(|by| by.get("s").is_some_and(|m| m.iter().any(|x| x["type"] == "caught-up"))).await;
+    assert_eq!(seqs(&rest["s"]), all[received.len()..]);
+}
+both_backends!(a_stalled_client_gets_resync_and_stalls_nobody, a_stalled_client_gets_resync_and_stalls_nobody);

@@ -10,7 +10,7 @@
 
 mod http;
 
-use super::anyhow_like::{Error, Result};
+use super::anyhow_like::Error;
 use crate::actors::{Ingest, Supervisor, WriterConfig};
 use crate::chainhook::parse_payload;
 use crate::config::{DatabaseArgs, ServerConfig};
@@ -70,7 +70,7 @@ pub struct BenchResult {
     pub parse_events_per_sec: Option<f64>,
 }
 
-pub async fn run(args: BenchArgs) -> Result {
+pub async fn run(args: BenchArgs) -> super::anyhow_like::Result {
     if args.events == 0 || args.block_sizes.contains(&0) || args.concurrency == 0 {
         return Err("--events, --block-sizes and --concurrency must be positive".into());
     }
@@ -230,8 +230,11 @@ impl Scratch {
                 Ok(Scratch { url: with_database(&admin, &name), place: Place::Postgres { admin, name } })
             }
             Some(DatabaseUrl::Sqlite(path)) => {
-                let dir = path.parent().map(PathBuf::from).unwrap_or_default();
-                std::fs::create_dir_all(if dir.as_os_str().is_empty() { ".".as_ref() } else { &dir })?;
+                let dir = match path.parent() {
+                    Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+                    _ => PathBuf::from("."),
+                };
+                std::fs::create_dir_all(&dir)?;
                 let file = dir.join(format!("timebank-bench-{tag}.db"));
                 Ok(Scratch { url: format!("sqlite://{}", file.display()), place: Place::Sqlite { file, dir: None } })
             }

@@ -134,6 +134,7 @@ impl LogWriter {
 
     /// Appends a group of payloads atomically: all of them or none.
     pub async fn append(&mut self, payloads: Vec<Payload>) -> Result<Appended, StoreError> {
+        let mut phases = Phases::start(payloads.len());
         let conn = self.connect().await?;
         let begin = match conn {
             WriteConn::Pg(_) => format!("BEGIN; SELECT pg_advisory_xact_lock({PG_APPEND_LOCK});"),
@@ -143,9 +144,14 @@ impl LogWriter {
             self.conn = None;
             return Err(classify(e));
         }
-        match append_in_transaction(conn, payloads).await {
+        phases.lap(Phase::Begin);
+        match append_in_transaction(conn, payloads, &mut phases).await {
             Ok(appended) => match on_conn!(conn, |c| c.batch_execute("COMMIT").await) {
-                Ok(()) => Ok(appended),
+                Ok(()) => {
+                    phases.lap(Phase::Commit);
+                    phases.log(appended.entries.len());
+                    Ok(appended)
+                }
                 Err(e) => {
                     // The outcome of a failed COMMIT is unknown to us; a fresh connection
                     // re-reads the head, and redelivery is idempotent.
@@ -160,6 +166,39 @@ impl LogWriter {
                 Err(e)
             }
         }
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Phase {
+    Begin,
+    Load,
+    Plan,
+    Write,
+    Commit,
+}
+
+/// Where a group commit's time goes, logged at debug level (`RUST_LOG=timebank_realtime=debug`).
+struct Phases {
+    payloads: usize,
+    last: std::time::Instant,
+    micros: [u128; 5],
+}
+
+impl Phases {
+    fn start(payloads: usize) -> Phases {
+        Phases { payloads, last: std::time::Instant::now(), micros: [0; 5] }
+    }
+
+    fn lap(&mut self, phase: Phase) {
+        let now = std::time::Instant::now();
+        self.micros[phase as usize] += now.duration_since(self.last).as_micros();
+        self.last = now;
+    }
+
+    fn log(&self, entries: usize) {
+        let [begin_us, load_us, plan_us, write_us, commit_us] = self.micros;
+        tracing::debug!(payloads = self.payloads, entries, begin_us, load_us, plan_us, write_us, commit_us, "group appended");
     }
 }
 
@@ -178,6 +217,7 @@ fn classify(e: diesel::result::Error) -> StoreError {
 async fn append_in_transaction(
     conn: &mut WriteConn,
     payloads: Vec<Payload>,
+    phases: &mut Phases,
 ) -> Result<Appended, StoreError> {
     let head: Option<i64> = on_conn!(conn, |c| log_entries::table
         .select(diesel::dsl::max(log_entries::seq))
@@ -185,8 +225,10 @@ async fn append_in_transaction(
         .await)
     .map_err(classify)?;
     let snapshot = load_snapshot(conn, &payloads).await?;
+    phases.lap(Phase::Load);
     let committed_at = chrono::Utc::now().timestamp_millis();
     let plan = plan::plan(head.unwrap_or(0), snapshot, payloads, committed_at)?;
+    phases.lap(Phase::Plan);
 
     let plan::Plan { writes, reports, entries, head } = plan;
     match conn {
@@ -197,6 +239,7 @@ async fn append_in_transaction(
             .await
             .map_err(classify)??,
     }
+    phases.lap(Phase::Write);
     Ok(Appended { reports, entries, head_seq: head })
 }
 

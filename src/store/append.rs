@@ -40,14 +40,18 @@ pub struct Appended {
 }
 
 enum WriteConn {
-    Pg(AsyncPgConnection),
+    /// Boxed: five times the size of the SQLite handle.
+    Pg(Box<AsyncPgConnection>),
     Sqlite(SqliteConn),
 }
 
 macro_rules! on_conn {
     ($conn:expr, |$c:ident| $body:expr) => {
         match $conn {
-            WriteConn::Pg($c) => $body,
+            WriteConn::Pg(boxed) => {
+                let $c = &mut **boxed;
+                $body
+            }
             WriteConn::Sqlite($c) => $body,
         }
     };
@@ -84,7 +88,7 @@ impl LogWriter {
                         .await
                         .map_err(|_| StoreError::Unavailable("connect timed out".into()))?
                         .map_err(|e| StoreError::Unavailable(e.to_string()))?;
-                    WriteConn::Pg(conn)
+                    WriteConn::Pg(Box::new(conn))
                 }
                 Backend::Sqlite(_) => {
                     let path = self

@@ -165,7 +165,9 @@ impl Store {
 
     /// The canonical view as the derived tables hold it now.
     pub async fn canonical_view(&self) -> Result<CanonicalView, StoreError> {
-        let (blocks, events): (Vec<(String, i64, bool)>, Vec<(String, i32, i32, i64)>) =
+        type BlockRows = Vec<(String, i64, bool)>;
+        type EventRows = Vec<(String, i32, i32, i64)>;
+        let (blocks, events): (BlockRows, EventRows) =
             with_conn!(self.inner, |c| {
                 let b = blocks::table
                     .select((blocks::block_hash, blocks::block_height, blocks::canonical))

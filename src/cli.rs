@@ -4,8 +4,11 @@ use crate::config::{DatabaseArgs, ServerConfig};
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 
+mod bench;
 mod events;
 mod ingest;
+
+pub use bench::BenchArgs;
 
 #[derive(Debug, Parser)]
 #[command(name = "timebank-realtime", version, about = "Chainhook → event log → WebSocket subscribers")]
@@ -34,6 +37,9 @@ pub enum Command {
     },
     /// Print stored events as JSON lines, filtered like `GET /api/events`.
     Events(events::EventsArgs),
+    /// Measure durable ingest throughput (events/s) on a fresh store of the configured
+    /// backend, per block size.
+    Bench(BenchArgs),
 }
 
 /// Runs the parsed command; the process exit code follows the result.
@@ -49,6 +55,7 @@ pub fn run(cli: Cli) -> anyhow_like::Result {
             }
             Command::Ingest { database, files, quiet } => ingest::run(database, files, quiet).await,
             Command::Events(args) => events::run(args).await,
+            Command::Bench(args) => bench::run(args).await,
         }
     })
 }

@@ -1,12 +1,15 @@
-//! The command line: `serve`, `migrate`, `ingest`, `events`, `bench`.
+//! The command line: `serve`, `migrate`, `ingest`, `events`, `bench`, `replay`, `bench-replay`.
 
 use crate::config::{DatabaseArgs, ServerConfig};
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 
+mod bench;
 mod events;
 mod ingest;
 pub mod replay;
+
+pub use bench::BenchArgs;
 
 #[derive(Debug, Parser)]
 #[command(name = "timebank-realtime", version, about = "Chainhook → event log → WebSocket subscribers")]
@@ -39,6 +42,9 @@ pub enum Command {
     Replay(replay::ReplayArgs),
     /// Fill an empty store with synthetic events and time a replay of all projections.
     BenchReplay(replay::BenchReplayArgs),
+    /// Measure durable ingest throughput (events/s) on a fresh store of the configured
+    /// backend, per block size.
+    Bench(BenchArgs),
 }
 
 /// Runs the parsed command; the process exit code follows the result.
@@ -56,6 +62,7 @@ pub fn run(cli: Cli) -> anyhow_like::Result {
             Command::Events(args) => events::run(args).await,
             Command::Replay(args) => replay::run(args).await,
             Command::BenchReplay(args) => replay::bench(args).await,
+            Command::Bench(args) => bench::run(args).await,
         }
     })
 }

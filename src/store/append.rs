@@ -10,7 +10,7 @@ use super::connect::{establish_pg, establish_sqlite, Backend, Inner, SqliteConn}
 use super::entry::{BodyAddresses, LogEntry};
 use super::plan::{self, BlockState, EventDetail, Snapshot};
 use super::rows::{BlockRow, CanonicalRow, LogRow};
-use super::schema::{blocks, canonical_events, entry_addresses, log_entries};
+use super::schema::{blocks, canonical_events, log_entries};
 use super::StoreError;
 use crate::model::Payload;
 use diesel::prelude::*;
@@ -39,46 +39,19 @@ pub struct Appended {
     pub head_seq: i64,
 }
 
-// One per process, long-lived: boxing the larger variant would buy nothing.
-#[allow(clippy::large_enum_variant)]
 enum WriteConn {
-    // Boxed: one connection lives per writer, and the variants differ a lot in size.
+    /// Boxed: five times the size of the SQLite handle.
     Pg(Box<AsyncPgConnection>),
     Sqlite(SqliteConn),
-}
-
-/// Writes a plan's rows; `$($aw)*` is `.await` on the async connection, nothing on the
-/// sync one, so both backends run the same statements.
-macro_rules! write_rows {
-    ($c:ident, $w:ident, $($aw:tt)*) => {{
-        for chunk in $w.rows.chunks(INSERT_CHUNK) {
-            diesel::insert_into(log_entries::table).values(chunk).execute($c) $($aw)* .map_err(classify)?;
-        }
-        for chunk in $w.addresses.chunks(INSERT_CHUNK) {
-            diesel::insert_into(entry_addresses::table).values(chunk).execute($c) $($aw)* .map_err(classify)?;
-        }
-        for chunk in $w.canonical_resets.chunks(LOOKUP_CHUNK) {
-            diesel::delete(canonical_events::table.filter(canonical_events::block_hash.eq_any(chunk)))
-                .execute($c) $($aw)* .map_err(classify)?;
-        }
-        for chunk in $w.canonical_inserts.chunks(INSERT_CHUNK) {
-            diesel::insert_into(canonical_events::table).values(chunk).execute($c) $($aw)* .map_err(classify)?;
-        }
-        // Replace rather than upsert: diesel's multi-row upsert has no SQLite form.
-        for chunk in $w.block_upserts.chunks(LOOKUP_CHUNK) {
-            let hashes: Vec<&str> = chunk.iter().map(|b| b.block_hash.as_str()).collect();
-            diesel::delete(blocks::table.filter(blocks::block_hash.eq_any(hashes)))
-                .execute($c) $($aw)* .map_err(classify)?;
-            diesel::insert_into(blocks::table).values(chunk).execute($c) $($aw)* .map_err(classify)?;
-        }
-        Ok::<(), StoreError>(())
-    }};
 }
 
 macro_rules! on_conn {
     ($conn:expr, |$c:ident| $body:expr) => {
         match $conn {
-            WriteConn::Pg($c) => $body,
+            WriteConn::Pg(boxed) => {
+                let $c = &mut **boxed;
+                $body
+            }
             WriteConn::Sqlite($c) => $body,
         }
     };
@@ -137,6 +110,7 @@ impl LogWriter {
 
     /// Appends a group of payloads atomically: all of them or none.
     pub async fn append(&mut self, payloads: Vec<Payload>) -> Result<Appended, StoreError> {
+        let mut phases = Phases::start(payloads.len());
         let conn = self.connect().await?;
         let begin = match conn {
             WriteConn::Pg(_) => format!("BEGIN; SELECT pg_advisory_xact_lock({PG_APPEND_LOCK});"),
@@ -146,9 +120,14 @@ impl LogWriter {
             self.conn = None;
             return Err(classify(e));
         }
-        match append_in_transaction(conn, payloads).await {
+        phases.lap(Phase::Begin);
+        match append_in_transaction(conn, payloads, &mut phases).await {
             Ok(appended) => match on_conn!(conn, |c| c.batch_execute("COMMIT").await) {
-                Ok(()) => Ok(appended),
+                Ok(()) => {
+                    phases.lap(Phase::Commit);
+                    phases.log(appended.entries.len());
+                    Ok(appended)
+                }
                 Err(e) => {
                     // The outcome of a failed COMMIT is unknown to us; a fresh connection
                     // re-reads the head, and redelivery is idempotent.
@@ -163,6 +142,39 @@ impl LogWriter {
                 Err(e)
             }
         }
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Phase {
+    Begin,
+    Load,
+    Plan,
+    Write,
+    Commit,
+}
+
+/// Where a group commit's time goes, logged at debug level (`RUST_LOG=timebank_realtime=debug`).
+struct Phases {
+    payloads: usize,
+    last: std::time::Instant,
+    micros: [u128; 5],
+}
+
+impl Phases {
+    fn start(payloads: usize) -> Phases {
+        Phases { payloads, last: std::time::Instant::now(), micros: [0; 5] }
+    }
+
+    fn lap(&mut self, phase: Phase) {
+        let now = std::time::Instant::now();
+        self.micros[phase as usize] += now.duration_since(self.last).as_micros();
+        self.last = now;
+    }
+
+    fn log(&self, entries: usize) {
+        let [begin_us, load_us, plan_us, write_us, commit_us] = self.micros;
+        tracing::debug!(payloads = self.payloads, entries, begin_us, load_us, plan_us, write_us, commit_us, "group appended");
     }
 }
 
@@ -181,6 +193,7 @@ fn classify(e: diesel::result::Error) -> StoreError {
 async fn append_in_transaction(
     conn: &mut WriteConn,
     payloads: Vec<Payload>,
+    phases: &mut Phases,
 ) -> Result<Appended, StoreError> {
     let head: Option<i64> = on_conn!(conn, |c| log_entries::table
         .select(diesel::dsl::max(log_entries::seq))
@@ -188,18 +201,21 @@ async fn append_in_transaction(
         .await)
     .map_err(classify)?;
     let snapshot = load_snapshot(conn, &payloads).await?;
+    phases.lap(Phase::Load);
     let committed_at = chrono::Utc::now().timestamp_millis();
     let plan = plan::plan(head.unwrap_or(0), snapshot, payloads, committed_at)?;
+    phases.lap(Phase::Plan);
 
     let plan::Plan { writes, reports, entries, head } = plan;
     match conn {
-        WriteConn::Pg(c) => async { write_rows!(c, writes, .await) }.await?,
+        WriteConn::Pg(c) => pg_write::write(c, writes).await?,
         // diesel's multi-row INSERT on SQLite exists only on the sync connection.
         WriteConn::Sqlite(c) => c
             .spawn_blocking(move |c| Ok(sync_write::write(c, writes)))
             .await
             .map_err(classify)??,
     }
+    phases.lap(Phase::Write);
     Ok(Appended { reports, entries, head_seq: head })
 }
 
@@ -288,15 +304,147 @@ async fn load_snapshot(conn: &mut WriteConn, payloads: &[Payload]) -> Result<Sna
     Ok(snapshot)
 }
 
-/// The SQLite half of [`write_rows!`], where only the sync `RunQueryDsl` is in scope.
+/// PostgreSQL: one statement per table, each column passed as one array and expanded by
+/// `unnest`. The statement text stays the same whatever the row count, so it is parsed and
+/// planned once, where a 1,000-row VALUES list is a new 12,000-parameter statement per chunk.
+mod pg_write {
+    use super::{classify, LOOKUP_CHUNK};
+    use crate::store::plan::Writes;
+    use crate::store::schema::{blocks, canonical_events};
+    use crate::store::StoreError;
+    use diesel::sql_types::{Array, BigInt, Integer, Nullable, SmallInt, Text};
+    use diesel::{ExpressionMethods, QueryDsl};
+    use diesel_async::{AsyncPgConnection, RunQueryDsl};
+
+    const INSERT_LOG: &str = "INSERT INTO log_entries (seq, kind, block_hash, block_height, tx_hash, \
+        tx_index, event_index, event_type, contract_id, rollback_of, body, committed_at) \
+        SELECT u.*, $12 FROM unnest($1::int8[], $2::int2[], $3::text[], $4::int8[], $5::text[], \
+        $6::int4[], $7::int4[], $8::text[], $9::text[], $10::int8[], $11::text[]) AS u";
+    const INSERT_ADDRESSES: &str =
+        "INSERT INTO entry_addresses (address, seq) SELECT * FROM unnest($1::text[], $2::int8[])";
+    const INSERT_CANONICAL: &str = "INSERT INTO canonical_events (block_hash, tx_index, event_index, seq) \
+        SELECT * FROM unnest($1::text[], $2::int4[], $3::int4[], $4::int8[])";
+
+    pub(super) async fn write(c: &mut AsyncPgConnection, w: Writes) -> Result<(), StoreError> {
+        let Writes { rows, addresses, canonical_resets, canonical_inserts, block_upserts } = w;
+        if let Some(first) = <[_]>::first(&rows) {
+            let committed_at = first.committed_at;
+            let n = rows.len();
+            let (mut seq, mut kind, mut block_hash, mut block_height) =
+                (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
+            let (mut tx_hash, mut tx_index, mut event_index, mut event_type) =
+                (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
+            let (mut contract_id, mut rollback_of, mut body) =
+                (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
+            for r in rows {
+                // One group, one commit time (set by the planner for every row).
+                debug_assert_eq!(r.committed_at, committed_at);
+                seq.push(r.seq);
+                kind.push(r.kind);
+                block_hash.push(r.block_hash);
+                block_height.push(r.block_height);
+                tx_hash.push(r.tx_hash);
+                tx_index.push(r.tx_index);
+                event_index.push(r.event_index);
+                event_type.push(r.event_type);
+                contract_id.push(r.contract_id);
+                rollback_of.push(r.rollback_of);
+                body.push(r.body);
+            }
+            diesel::sql_query(INSERT_LOG)
+                .bind::<Array<BigInt>, _>(seq)
+                .bind::<Array<SmallInt>, _>(kind)
+                .bind::<Array<Text>, _>(block_hash)
+                .bind::<Array<BigInt>, _>(block_height)
+                .bind::<Array<Nullable<Text>>, _>(tx_hash)
+                .bind::<Array<Nullable<Integer>>, _>(tx_index)
+                .bind::<Array<Nullable<Integer>>, _>(event_index)
+                .bind::<Array<Nullable<Text>>, _>(event_type)
+                .bind::<Array<Nullable<Text>>, _>(contract_id)
+                .bind::<Array<Nullable<BigInt>>, _>(rollback_of)
+                .bind::<Array<Text>, _>(body)
+                .bind::<BigInt, _>(committed_at)
+                .execute(c)
+                .await
+                .map_err(classify)?;
+        }
+        if !addresses.is_empty() {
+            let (address, seq): (Vec<String>, Vec<i64>) = addresses.into_iter().map(|a| (a.address, a.seq)).unzip();
+            diesel::sql_query(INSERT_ADDRESSES)
+                .bind::<Array<Text>, _>(address)
+                .bind::<Array<BigInt>, _>(seq)
+                .execute(c)
+                .await
+                .map_err(classify)?;
+        }
+        for chunk in canonical_resets.chunks(LOOKUP_CHUNK) {
+            diesel::delete(canonical_events::table.filter(canonical_events::block_hash.eq_any(chunk)))
+                .execute(c)
+                .await
+                .map_err(classify)?;
+        }
+        if !canonical_inserts.is_empty() {
+            let n = canonical_inserts.len();
+            let (mut block_hash, mut tx_index, mut event_index, mut seq) =
+                (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
+            for r in canonical_inserts {
+                block_hash.push(r.block_hash);
+                tx_index.push(r.tx_index);
+                event_index.push(r.event_index);
+                seq.push(r.seq);
+            }
+            diesel::sql_query(INSERT_CANONICAL)
+                .bind::<Array<Text>, _>(block_hash)
+                .bind::<Array<Integer>, _>(tx_index)
+                .bind::<Array<Integer>, _>(event_index)
+                .bind::<Array<BigInt>, _>(seq)
+                .execute(c)
+                .await
+                .map_err(classify)?;
+        }
+        // Replace rather than upsert, like the SQLite side: the same statements' effect.
+        for chunk in block_upserts.chunks(LOOKUP_CHUNK) {
+            let hashes: Vec<&str> = chunk.iter().map(|b| b.block_hash.as_str()).collect();
+            diesel::delete(blocks::table.filter(blocks::block_hash.eq_any(hashes)))
+                .execute(c)
+                .await
+                .map_err(classify)?;
+            diesel::insert_into(blocks::table).values(chunk).execute(c).await.map_err(classify)?;
+        }
+        Ok(())
+    }
+}
+
+/// SQLite: multi-row INSERTs of [`INSERT_CHUNK`] rows. diesel's multi-row INSERT on SQLite
+/// exists only on the sync connection, so this runs on its blocking thread.
 mod sync_write {
     use super::{classify, INSERT_CHUNK, LOOKUP_CHUNK};
     use crate::store::plan::Writes;
     use crate::store::schema::{blocks, canonical_events, entry_addresses, log_entries};
     use crate::store::StoreError;
-        use diesel::{ExpressionMethods, QueryDsl, RunQueryDsl, SqliteConnection};
+    use diesel::{ExpressionMethods, QueryDsl, RunQueryDsl, SqliteConnection};
 
-    pub(super) fn write(c: &mut SqliteConnection, writes: Writes) -> Result<(), StoreError> {
-        write_rows!(c, writes,)
+    pub(super) fn write(c: &mut SqliteConnection, w: Writes) -> Result<(), StoreError> {
+        for chunk in w.rows.chunks(INSERT_CHUNK) {
+            diesel::insert_into(log_entries::table).values(chunk).execute(c).map_err(classify)?;
+        }
+        for chunk in w.addresses.chunks(INSERT_CHUNK) {
+            diesel::insert_into(entry_addresses::table).values(chunk).execute(c).map_err(classify)?;
+        }
+        for chunk in w.canonical_resets.chunks(LOOKUP_CHUNK) {
+            diesel::delete(canonical_events::table.filter(canonical_events::block_hash.eq_any(chunk)))
+                .execute(c)
+                .map_err(classify)?;
+        }
+        for chunk in w.canonical_inserts.chunks(INSERT_CHUNK) {
+            diesel::insert_into(canonical_events::table).values(chunk).execute(c).map_err(classify)?;
+        }
+        // Replace rather than upsert: diesel's multi-row upsert has no SQLite form.
+        for chunk in w.block_upserts.chunks(LOOKUP_CHUNK) {
+            let hashes: Vec<&str> = chunk.iter().map(|b| b.block_hash.as_str()).collect();
+            diesel::delete(blocks::table.filter(blocks::block_hash.eq_any(hashes))).execute(c).map_err(classify)?;
+            diesel::insert_into(blocks::table).values(chunk).execute(c).map_err(classify)?;
+        }
+        Ok(())
     }
 }

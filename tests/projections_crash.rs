@@ -38,8 +38,10 @@ async fn fill(url: &str) -> i64 {
         }
         let mut payloads = vec![synth::payload(vec![block.clone()], vec![])];
         if h % 10 == 0 {
-            // Roll the block back and apply it again.
-            payloads.push(synth::payload(vec![block.clone()], vec![block]));
+            // Roll the block back, then apply it again (two payloads: one payload doing
+            // both leaves the block canonical and stores nothing).
+            payloads.push(synth::payload(vec![], vec![block.clone()]));
+            payloads.push(synth::payload(vec![block], vec![]));
         }
         for p in payloads {
             let parsed = parse_payload(p.to_string().as_bytes()).expect("synthetic payload parses");
@@ -128,6 +130,9 @@ async fn killed_mid_projection(backend: Backend) {
     let steady = TestDb::new(backend).await;
     let crashed = TestDb::new(backend).await;
     let head = fill(&steady.url).await;
+    // 80 blocks × (501 events + 1 block marker), and 8 reorgs × (501 rollback entries +
+    // 1 marker + the block again): the log really holds undos.
+    assert_eq!(head, 80 * 502 + 8 * (502 + 502));
     assert_eq!(fill(&crashed.url).await, head, "same log in both stores");
 
     // Never stopped.

@@ -138,9 +138,13 @@ async fn replay_while_ingesting(backend: Backend) {
     wait_projected(&app).await;
     let ingest = async {
         for h in 21..=60 {
-            let mut rollback = vec![];
             if h % 7 == 0 {
-                rollback.push(synth::block_with_transfers(h - 1, 0, 0, 50));
+                // Roll the previous block back, then apply it again with the next one.
+                let rollback =
+                    synth::payload(vec![], vec![synth::block_with_transfers(h - 1, 0, 0, 50)]);
+                let (status, body) = app.post_payload(&rollback).await;
+                assert_eq!(status, 200, "{body}");
+                assert_eq!(body["rolledBackBlocks"], 1, "{body}");
             }
             let apply = if h % 7 == 0 {
                 vec![
@@ -150,7 +154,7 @@ async fn replay_while_ingesting(backend: Backend) {
             } else {
                 vec![synth::block_with_transfers(h, 0, 0, 50)]
             };
-            let (status, body) = app.post_payload(&synth::payload(apply, rollback)).await;
+            let (status, body) = app.post_payload(&synth::payload(apply, vec![])).await;
             assert_eq!(status, 200, "{body}");
         }
     };

@@ -176,9 +176,12 @@ pub async fn bench(args: BenchReplayArgs) -> Result {
             // A one-block reorg now and then, so the replay undoes too.
             if b % 100 == 99 {
                 writer.append(std::mem::take(&mut group)).await?;
-                let mut reorg = bench_payload(b as i64 + 1, n);
-                reorg.rollback = reorg.apply.clone();
-                writer.append(vec![reorg]).await?;
+                // Separate payloads: one that rolls a block back and re-applies it at
+                // once leaves it canonical and stores nothing.
+                let mut rollback = bench_payload(b as i64 + 1, n);
+                rollback.rollback = std::mem::take(&mut rollback.apply);
+                writer.append(vec![rollback]).await?;
+                writer.append(vec![bench_payload(b as i64 + 1, n)]).await?;
             }
             if group.len() >= 10 {
                 writer.append(std::mem::take(&mut group)).await?;

@@ -14,7 +14,8 @@ async fn execute(app: &TestApp, sql: &str) {
     } else {
         let path = app.db.sqlite_path().expect("sqlite path");
         let mut c = diesel::SqliteConnection::establish(path.to_str().expect("utf-8")).expect("connect");
-        c.batch_execute(sql).expect("sql");
+        // The projector may hold the write lock for a moment: wait for it.
+        c.batch_execute(&format!("PRAGMA busy_timeout = 5000; {sql}")).expect("sql");
     }
 }
 

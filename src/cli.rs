@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 mod events;
 mod ingest;
+mod tail;
 
 #[derive(Debug, Parser)]
 #[command(name = "timebank-realtime", version, about = "Chainhook → event log → WebSocket subscribers")]
@@ -34,6 +35,9 @@ pub enum Command {
     },
     /// Print stored events as JSON lines, filtered like `GET /api/events`.
     Events(events::EventsArgs),
+    /// Print a filtered live stream from a server as JSON lines (one event or rollback
+    /// object per line), resuming after reconnects.
+    Tail(tail::TailArgs),
 }
 
 /// Runs the parsed command; the process exit code follows the result.
@@ -49,6 +53,7 @@ pub fn run(cli: Cli) -> anyhow_like::Result {
             }
             Command::Ingest { database, files, quiet } => ingest::run(database, files, quiet).await,
             Command::Events(args) => events::run(args).await,
+            Command::Tail(args) => tail::run(args).await,
         }
     })
 }

@@ -12,6 +12,7 @@
 //! - [`actors`]: the runtime topology — supervisor (router), event-store writer, topic
 //!   registry, one topic per filter, one session per WebSocket.
 //! - [`protocol`]: the WebSocket wire contract (client/server messages, filters).
+//! - [`client`]: a WebSocket client of that contract that reconnects and resumes by `seq`.
 //! - [`routes`]: HTTP entry points; [`routes::error`] maps failures to statuses.
 //! - [`startup`]: builds store, actors and server alike for `serve` and for tests.
 //! - [`config`]: settings from flags and environment; [`cli`]: the commands.
@@ -20,6 +21,7 @@
 
 pub mod actors;
 pub mod chainhook;
+pub mod client;
 pub mod cli;
 pub mod config;
 pub mod model;

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 mod events;
 mod ingest;
 mod tail;
+mod ws_bench;
 
 #[derive(Debug, Parser)]
 #[command(name = "timebank-realtime", version, about = "Chainhook → event log → WebSocket subscribers")]
@@ -38,6 +39,9 @@ pub enum Command {
     /// Print a filtered live stream from a server as JSON lines (one event or rollback
     /// object per line), resuming after reconnects.
     Tail(tail::TailArgs),
+    /// Benchmark WebSocket fan-out over loopback: N subscribers, ingestion at a set rate;
+    /// reports delivered events/s, latency percentiles and server RSS.
+    BenchWs(ws_bench::WsBenchArgs),
 }
 
 /// Runs the parsed command; the process exit code follows the result.
@@ -54,6 +58,7 @@ pub fn run(cli: Cli) -> anyhow_like::Result {
             Command::Ingest { database, files, quiet } => ingest::run(database, files, quiet).await,
             Command::Events(args) => events::run(args).await,
             Command::Tail(args) => tail::run(args).await,
+            Command::BenchWs(args) => ws_bench::run(args).await,
         }
     })
 }

@@ -261,6 +261,8 @@ async fn idle(server: &Server, n: usize) -> Result {
 
 struct Stats {
     delivered: AtomicU64,
+    /// Reading subscribers the server cut off anyway (they fell behind).
+    resynced: AtomicU64,
     max_us: AtomicU64,
     last_us: AtomicU64,
     buckets: Vec<AtomicU64>,
@@ -294,7 +296,7 @@ impl Stats {
 fn stamp(text: &str) -> Option<u64> {
     const KEY: &str = "\"bench_t\":";
     let at = text.find(KEY)? + KEY.len();
-    let digits: &str = text[at..].trim_start_matches(|c: char| c == ' ' || c == '"');
+    let digits: &str = text[at..].trim_start_matches([' ', '"']);
     let end = digits.find(|c: char| !c.is_ascii_digit()).unwrap_or(digits.len());
     digits[..end].parse().ok()
 }
@@ -307,6 +309,8 @@ async fn read_deliveries(mut ws: Ws, stats: Arc<Stats>, stop: Arc<AtomicU64>) {
                 if let Some(sent) = stamp(t.as_str()) {
                     let now = now_us();
                     stats.record(now.saturating_sub(sent), now);
+                } else if t.as_str().contains("\"type\":\"resync\"") {
+                    stats.resynced.fetch_add(1, Ordering::Relaxed);
                 }
             }
             Ok(Some(Ok(_))) | Err(_) => {}
@@ -385,6 +389,7 @@ async fn load(server: &Server, args: &WsBenchArgs) -> Result {
     let rss_connected = server.rss_kib().unwrap_or(0);
     let stats = Arc::new(Stats {
         delivered: AtomicU64::new(0),
+        resynced: AtomicU64::new(0),
         max_us: AtomicU64::new(0),
         last_us: AtomicU64::new(0),
         buckets: (0..BUCKETS).map(|_| AtomicU64::new(0)).collect(),
@@ -447,7 +452,11 @@ async fn load(server: &Server, args: &WsBenchArgs) -> Result {
 
     println!("subscribers: {} (filter {}), stalled: {}", args.subscribers, args.filter, args.stalled);
     println!("ingested: {ingested} events in {payloads} payloads over {ingest_secs:.1} s ({:.0} events/s)", ingested as f64 / ingest_secs);
-    println!("delivered: {delivered} of {expected} expected, {:.0} events/s", delivered as f64 / span_s.max(1e-3));
+    println!(
+        "delivered: {delivered} of {expected} expected, {:.0} events/s; reading subscribers cut off with resync: {}",
+        delivered as f64 / span_s.max(1e-3),
+        stats.resynced.load(Ordering::Relaxed)
+    );
     println!(
         "latency (POST sent → received): p50 {:.1} ms, p90 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
         stats.percentile_ms(0.50),

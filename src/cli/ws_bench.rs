@@ -75,6 +75,10 @@ pub struct WsBenchArgs {
     /// Measure RSS per idle connection with this many connections instead.
     #[arg(long, default_value_t = 0)]
     pub idle: usize,
+    /// With `--idle`: connections only, no subscription (to tell the HTTP/WebSocket
+    /// layer's share from the subscription's).
+    #[arg(long)]
+    pub bare: bool,
     /// Subscribers that never read.
     #[arg(long, default_value_t = 0)]
     pub stalled: usize,
@@ -104,7 +108,7 @@ async fn bench(args: WsBenchArgs) -> Result {
         },
         None => Server::start(args.database_url.clone())?,
     };
-    let result = if args.idle > 0 { idle(&server, args.idle).await } else { load(&server, &args).await };
+    let result = if args.idle > 0 { idle(&server, args.idle, args.bare).await } else { load(&server, &args).await };
     server.stop();
     result
 }
@@ -202,6 +206,7 @@ fn filter_for(mode: &str, i: usize) -> serde_json::Value {
     match (mode, i % 4) {
         ("mix", 1) => json!({"type": "contract", "contractId": synth::CONTRACT}),
         ("mix", 2) => json!({"type": "event-type", "eventType": "print_event"}),
+        ("bare", _) => serde_json::Value::Null,
         ("mix", 3) => json!({"type": "user", "address": user_of((i / 4 % 3) as i64)}),
         _ => json!({"type": "all"}),
     }
@@ -219,6 +224,9 @@ async fn open(server: SocketAddr, i: usize, filter: serde_json::Value, recv_buff
     let tcp = tokio::time::timeout(Duration::from_secs(30), socket.connect(server)).await??;
     let url = format!("ws://{server}/ws");
     let (mut ws, _) = tokio_tungstenite::client_async(url, MaybeTlsStream::Plain(tcp)).await?;
+    if filter.is_null() {
+        return Ok(ws);
+    }
     ws.send(Message::text(json!({"type": "subscribe", "id": "b", "filter": filter}).to_string())).await?;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     loop {
@@ -240,19 +248,19 @@ async fn open_many(server: SocketAddr, n: usize, offset: usize, mode: &str, recv
         .collect()
         .await;
     let opened = opened.into_iter().collect::<std::result::Result<Vec<_>, _>>()?;
-    println!("opened {n} subscribed connections in {:.1} s", started.elapsed().as_secs_f64());
+    println!("opened {n} connections in {:.1} s", started.elapsed().as_secs_f64());
     Ok(opened)
 }
 
-async fn idle(server: &Server, n: usize) -> Result {
+async fn idle(server: &Server, n: usize, bare: bool) -> Result {
     let addr = server.addr()?;
     tokio::time::sleep(Duration::from_secs(1)).await;
     let before = server.rss_kib().unwrap_or(0);
-    let conns = open_many(addr, n, 0, "all", None).await?;
+    let conns = open_many(addr, n, 0, if bare { "bare" } else { "all" }, None).await?;
     tokio::time::sleep(Duration::from_secs(2)).await;
     let after = server.rss_kib().unwrap_or(0);
     let per = (after.saturating_sub(before)) as f64 * 1024.0 / n as f64;
-    println!("idle connections: {n}");
+    println!("idle connections: {n}{}", if bare { " (no subscription)" } else { " (one `all` subscription each)" });
     println!("server RSS: {before} KiB before, {after} KiB after");
     println!("server RSS per idle connection: {:.0} bytes ({:.2} KiB)", per, per / 1024.0);
     drop(conns);
@@ -433,7 +441,7 @@ async fn load(server: &Server, args: &WsBenchArgs) -> Result {
     let ingest_secs = started.elapsed().as_secs_f64();
     let expected: u64 = (0..args.subscribers)
         .map(|i| match (args.filter.as_str(), i % 4) {
-            ("mix", 3) => (1..=payloads as i64).filter(|h| user_of(*h) == user_of((i / 4 % 3) as i64)).count() as u64 * batch as u64,
+        ("mix", 3) => (1..=payloads as i64).filter(|h| user_of(*h) == user_of((i / 4 % 3) as i64)).count() as u64 * batch as u64,
             _ => ingested,
         })
         .sum();

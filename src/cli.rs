@@ -10,6 +10,8 @@ mod ingest;
 pub mod replay;
 
 pub use bench::BenchArgs;
+mod tail;
+mod ws_bench;
 
 #[derive(Debug, Parser)]
 #[command(name = "timebank-realtime", version, about = "Chainhook → event log → WebSocket subscribers")]
@@ -45,6 +47,12 @@ pub enum Command {
     /// Measure durable ingest throughput (events/s) on a fresh store of the configured
     /// backend, per block size.
     Bench(BenchArgs),
+    /// Print a filtered live stream from a server as JSON lines (one event or rollback
+    /// object per line), resuming after reconnects.
+    Tail(tail::TailArgs),
+    /// Benchmark WebSocket fan-out over loopback: N subscribers, ingestion at a set rate;
+    /// reports delivered events/s, latency percentiles and server RSS.
+    BenchWs(ws_bench::WsBenchArgs),
 }
 
 /// Runs the parsed command; the process exit code follows the result.
@@ -63,6 +71,8 @@ pub fn run(cli: Cli) -> anyhow_like::Result {
             Command::Replay(args) => replay::run(args).await,
             Command::BenchReplay(args) => replay::bench(args).await,
             Command::Bench(args) => bench::run(args).await,
+            Command::Tail(args) => tail::run(args).await,
+            Command::BenchWs(args) => ws_bench::run(args).await,
         }
     })
 }

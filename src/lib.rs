@@ -14,6 +14,7 @@
 //! - [`protocol`]: the WebSocket wire contract (client/server messages, filters).
 //! - [`projections`]: derived state (accounts, contracts, entities) folded from the log,
 //!   kept current by the projector and rebuilt by `replay`.
+//! - [`client`]: a WebSocket client of that contract that reconnects and resumes by `seq`.
 //! - [`routes`]: HTTP entry points; [`routes::error`] maps failures to statuses.
 //! - [`startup`]: builds store, actors and server alike for `serve` and for tests.
 //! - [`config`]: settings from flags and environment; [`cli`]: the commands.
@@ -22,6 +23,7 @@
 
 pub mod actors;
 pub mod chainhook;
+pub mod client;
 pub mod cli;
 pub mod config;
 pub mod model;

@@ -102,7 +102,7 @@ pub enum ClientMessage {
 }
 
 /// Error codes of PROTOCOL §3. The connection stays open after each of them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorCode {
     BadJson,
@@ -177,6 +177,37 @@ impl ClientMessage {
     }
 }
 
+impl Since {
+    /// The wire form: `{"seq":S}` or `{"blockHeight":H[,"blockHash":"0x…"]}`.
+    pub fn to_wire(&self) -> Value {
+        match self {
+            Since::Seq(seq) => serde_json::json!({ "seq": seq }),
+            Since::BlockHeight { height, block_hash: None } => serde_json::json!({ "blockHeight": height }),
+            Since::BlockHeight { height, block_hash: Some(h) } => {
+                serde_json::json!({ "blockHeight": height, "blockHash": h })
+            }
+        }
+    }
+}
+
+impl ClientMessage {
+    /// The text frame a client sends; [`ClientMessage::parse`] reads it back.
+    pub fn to_json(&self) -> String {
+        let v = match self {
+            ClientMessage::Subscribe { id, filter, since } => {
+                let mut v = serde_json::json!({ "type": "subscribe", "id": id, "filter": filter });
+                if let Some(s) = since {
+                    v["since"] = s.to_wire();
+                }
+                v
+            }
+            ClientMessage::Unsubscribe { id } => serde_json::json!({ "type": "unsubscribe", "id": id }),
+            ClientMessage::Ping => serde_json::json!({ "type": "ping" }),
+        };
+        v.to_string()
+    }
+}
+
 /// Server → client messages other than `event` and `rollback` (those are spliced).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "type", rename_all = "kebab-case", rename_all_fields = "camelCase")]
@@ -189,7 +220,7 @@ pub enum ServerMessage<'a> {
 }
 
 /// Why a subscription ended with `resync`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ResyncReason {
     /// The client did not read fast enough (PROTOCOL §3).
@@ -202,6 +233,88 @@ impl ServerMessage<'_> {
     pub fn to_json(&self) -> String {
         // Serializing these plain structs cannot fail.
         serde_json::to_string(self).unwrap_or_default()
+    }
+}
+
+/// A server → client message as a client reads it (the owned counterpart of
+/// [`ServerMessage`], plus the spliced `event`/`rollback` frames and `unsubscribed`).
+/// Event and rollback objects stay raw JSON: a client forwards them without re-encoding.
+#[derive(Debug, Clone)]
+pub enum ServerFrame {
+    Subscribed { id: String, head_seq: i64, head_block_height: Option<i64> },
+    Event { sub: String, seq: i64, body: Box<serde_json::value::RawValue> },
+    Rollback { sub: String, seq: i64, body: Box<serde_json::value::RawValue> },
+    CaughtUp { sub: String, seq: i64 },
+    Resync { sub: String, seq: i64, reason: ResyncReason },
+    Error { id: Option<String>, code: ErrorCode, message: String },
+    Unsubscribed { id: String },
+    Pong,
+}
+
+/// The flat shape of every server frame. Not an internally tagged enum: serde buffers
+/// those, and `RawValue` cannot be read from a buffer.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ServerFrameWire<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: std::borrow::Cow<'a, str>,
+    id: Option<String>,
+    sub: Option<String>,
+    seq: Option<i64>,
+    head_seq: Option<i64>,
+    head_block_height: Option<i64>,
+    #[serde(borrow)]
+    event: Option<&'a serde_json::value::RawValue>,
+    #[serde(borrow)]
+    rollback: Option<&'a serde_json::value::RawValue>,
+    reason: Option<ResyncReason>,
+    code: Option<ErrorCode>,
+    message: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct SeqOf {
+    seq: i64,
+}
+
+impl ServerFrame {
+    /// Parses one text frame from the server; `Err` names what is missing or unknown.
+    pub fn parse(text: &str) -> Result<ServerFrame, String> {
+        let w: ServerFrameWire<'_> = serde_json::from_str(text).map_err(|e| format!("server frame: {e}"))?;
+        let need = |v: Option<String>, name: &str| v.ok_or_else(|| format!("{} frame without {name}", w.kind));
+        let seq_of = |raw: &serde_json::value::RawValue| {
+            serde_json::from_str::<SeqOf>(raw.get()).map(|s| s.seq).map_err(|e| format!("{} object: {e}", w.kind))
+        };
+        let frame = match w.kind.as_ref() {
+            "subscribed" => ServerFrame::Subscribed {
+                id: need(w.id.clone(), "id")?,
+                head_seq: w.head_seq.ok_or("subscribed frame without headSeq")?,
+                head_block_height: w.head_block_height,
+            },
+            "event" => {
+                let raw = w.event.ok_or("event frame without event")?;
+                ServerFrame::Event { sub: need(w.sub.clone(), "sub")?, seq: seq_of(raw)?, body: raw.to_owned() }
+            }
+            "rollback" => {
+                let raw = w.rollback.ok_or("rollback frame without rollback")?;
+                ServerFrame::Rollback { sub: need(w.sub.clone(), "sub")?, seq: seq_of(raw)?, body: raw.to_owned() }
+            }
+            "caught-up" => ServerFrame::CaughtUp { sub: need(w.sub.clone(), "sub")?, seq: w.seq.ok_or("caught-up without seq")? },
+            "resync" => ServerFrame::Resync {
+                sub: need(w.sub.clone(), "sub")?,
+                seq: w.seq.ok_or("resync without seq")?,
+                reason: w.reason.ok_or("resync without reason")?,
+            },
+            "error" => ServerFrame::Error {
+                id: w.id.clone(),
+                code: w.code.ok_or("error without code")?,
+                message: w.message.clone().unwrap_or_default(),
+            },
+            "unsubscribed" => ServerFrame::Unsubscribed { id: need(w.id.clone(), "id")? },
+            "pong" => ServerFrame::Pong,
+            other => return Err(format!("unknown server frame type {other:?}")),
+        };
+        Ok(frame)
     }
 }
 
@@ -313,6 +426,50 @@ mod tests {
         let marker = entry(EntryKind::BlockApplied, Some("C"), EventType::PrintEvent, &["A"]);
         assert!(!Filter::All.matches(&marker) && !contract.matches(&marker));
         assert_eq!(entry_frame_tail(&marker), None);
+    }
+
+    #[test]
+    fn client_messages_round_trip() {
+        let msgs = [
+            ClientMessage::Subscribe {
+                id: "s\"1".into(),
+                filter: Filter::Contract { contract_id: "ST1.x".into(), event_type: Some(EventType::PrintEvent) },
+                since: Some(Since::BlockHeight { height: 7, block_hash: Some("0xab".into()) }),
+            },
+            ClientMessage::Subscribe { id: "a".into(), filter: Filter::User { address: "ST2".into() }, since: Some(Since::Seq(4)) },
+            ClientMessage::Subscribe { id: "b".into(), filter: Filter::All, since: Some(Since::BlockHeight { height: 3, block_hash: None }) },
+            ClientMessage::Subscribe { id: "c".into(), filter: Filter::EventType { event_type: EventType::FtMintEvent }, since: None },
+            ClientMessage::Unsubscribe { id: "a".into() },
+            ClientMessage::Ping,
+        ];
+        for m in msgs {
+            assert_eq!(ClientMessage::parse(&m.to_json()), Ok(m.clone()), "{}", m.to_json());
+        }
+    }
+
+    #[test]
+    fn server_frames_parse_what_the_server_writes() {
+        let sub = ServerMessage::Subscribed { id: "s1", head_seq: 5, head_block_height: None }.to_json();
+        assert!(matches!(ServerFrame::parse(&sub), Ok(ServerFrame::Subscribed { id, head_seq: 5, head_block_height: None }) if id == "s1"));
+        let r = ServerMessage::Resync { sub: "s1", seq: 4, reason: ResyncReason::SlowConsumer }.to_json();
+        assert!(matches!(ServerFrame::parse(&r), Ok(ServerFrame::Resync { seq: 4, reason: ResyncReason::SlowConsumer, .. })));
+        let e = ServerMessage::Error { id: None, code: ErrorCode::BadJson, message: "m" }.to_json();
+        assert!(matches!(ServerFrame::parse(&e), Ok(ServerFrame::Error { id: None, code: ErrorCode::BadJson, .. })));
+        let c = ServerMessage::CaughtUp { sub: "s1", seq: 9 }.to_json();
+        assert!(matches!(ServerFrame::parse(&c), Ok(ServerFrame::CaughtUp { seq: 9, .. })));
+        let body = r#"{"seq":12,"data":{"n":123456789012345678901234567890},"txHash":"0x01"}"#;
+        let frame = frame_for_sub("\"s\\\"1\"", &format!("\"type\":\"event\",\"event\":{body}}}"));
+        match ServerFrame::parse(&frame) {
+            Ok(ServerFrame::Event { sub, seq, body: raw }) => {
+                assert_eq!((sub.as_str(), seq, raw.get()), ("s\"1", 12, body));
+            }
+            other => panic!("{other:?}"),
+        }
+        let rb = frame_for_sub("\"s\"", "\"type\":\"rollback\",\"rollback\":{\"seq\":13,\"rollbackOf\":12}}");
+        assert!(matches!(ServerFrame::parse(&rb), Ok(ServerFrame::Rollback { seq: 13, .. })));
+        assert!(matches!(ServerFrame::parse(r#"{"type":"pong"}"#), Ok(ServerFrame::Pong)));
+        assert!(ServerFrame::parse(r#"{"type":"dance"}"#).is_err());
+        assert!(ServerFrame::parse(r#"{"type":"event","sub":"s"}"#).is_err());
     }
 
     #[test]

@@ -96,6 +96,9 @@ pub struct ServerConfig {
     /// Entries per history query during a WebSocket catch-up.
     #[arg(long, env = "WS_HISTORY_PAGE", default_value_t = session::HISTORY_PAGE)]
     pub ws_history_page: i64,
+    /// Threads that frame and hand entries to WebSocket sessions (topics run on them).
+    #[arg(long, env = "FANOUT_THREADS", default_value_t = 2)]
+    pub fanout_threads: usize,
 }
 
 impl ServerConfig {
@@ -118,6 +121,7 @@ impl ServerConfig {
             ws_max_subscriptions: session::MAX_SUBSCRIPTIONS,
             ws_max_queued_entries: session::MAX_QUEUED_ENTRIES,
             ws_history_page: session::HISTORY_PAGE,
+            fanout_threads: 2,
         }
     }
 

@@ -48,7 +48,15 @@ impl Application {
         let head = store.head().await?;
         let supervisor = Supervisor::new(store.clone(), config.writer_config(), head.head_seq).start();
         let projector = crate::projections::projector::start(&config, store.url().clone(), supervisor.clone())?;
-        let topics = TopicRegistry::new(supervisor.clone().recipient()).start();
+        // The registry and the topics run on fan-out threads of their own (see
+        // `TopicRegistry::with_topic_arbiters`).
+        let fanout: Vec<ArbiterHandle> =
+            (0..config.fanout_threads.max(1)).map(|_| Arbiter::new().handle()).collect();
+        let source = supervisor.clone().recipient();
+        let topic_threads = fanout.clone();
+        let topics = TopicRegistry::start_in_arbiter(&fanout[0], move |_| {
+            TopicRegistry::new(source).with_topic_arbiters(topic_threads)
+        });
         let (webhook_secret, secret_generated) = match &config.chainhook_webhook_secret {
             Some(s) if !s.is_empty() => (s.clone(), false),
             _ => (generate_secret(), true),

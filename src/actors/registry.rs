@@ -35,11 +35,16 @@ pub struct TopicRegistry {
     by_contract: HashMap<String, HashSet<Filter>>,
     by_event_type: HashMap<EventType, HashSet<Filter>>,
     by_address: HashMap<String, HashSet<Filter>>,
+    /// Threads topics run on, round robin; empty: the registry's own thread.
+    topic_arbiters: Vec<ArbiterHandle>,
+    next_arbiter: usize,
 }
 
 impl TopicRegistry {
     pub fn new(source: Recipient<Listen>) -> Self {
         TopicRegistry {
+            topic_arbiters: Vec::new(),
+            next_arbiter: 0,
             source,
             routed: 0,
             topics_created: 0,
@@ -50,6 +55,22 @@ impl TopicRegistry {
             by_event_type: HashMap::new(),
             by_address: HashMap::new(),
         }
+    }
+
+    /// Spreads topics over these threads: per-subscriber framing is the fan-out's CPU
+    /// cost, and it must not share a thread with the registry or the writer.
+    pub fn with_topic_arbiters(mut self, arbiters: Vec<ArbiterHandle>) -> Self {
+        self.topic_arbiters = arbiters;
+        self
+    }
+
+    fn start_topic(&mut self, filter: Filter) -> Addr<TopicActor> {
+        if self.topic_arbiters.is_empty() {
+            return TopicActor::new(filter).start();
+        }
+        let arbiter = &self.topic_arbiters[self.next_arbiter % self.topic_arbiters.len()];
+        self.next_arbiter = self.next_arbiter.wrapping_add(1);
+        TopicActor::start_in_arbiter(arbiter, move |_| TopicActor::new(filter))
     }
 
     fn index_key(filter: &Filter) -> Option<IndexKey<'_>> {
@@ -168,7 +189,7 @@ impl Handler<Subscribe> for TopicRegistry {
 
     fn handle(&mut self, msg: Subscribe, _ctx: &mut Context<Self>) -> i64 {
         if !self.topics.contains_key(&msg.filter) {
-            let addr = TopicActor::new(msg.filter.clone()).start();
+            let addr = self.start_topic(msg.filter.clone());
             self.topics_created += 1;
             self.index(&msg.filter);
             self.topics.insert(msg.filter.clone(), Slot { addr, subscribers: HashSet::new() });

@@ -16,12 +16,13 @@ pub struct Supervisor {
     forwarded_seq: i64,
     listeners: Vec<Recipient<Committed>>,
     writer_starts: Arc<AtomicU64>,
+    writer_arbiter: Option<Arbiter>,
 }
 
 impl Supervisor {
     /// `head_seq`: the log's head at start, where live forwarding begins.
     pub fn new(store: Store, writer_config: WriterConfig, head_seq: i64) -> Self {
-        Supervisor { writer: None, store, writer_config, forwarded_seq: head_seq, listeners: Vec::new(), writer_starts: Arc::default() }
+        Supervisor { writer: None, store, writer_config, forwarded_seq: head_seq, listeners: Vec::new(), writer_starts: Arc::default(), writer_arbiter: None }
     }
 }
 
@@ -33,8 +34,20 @@ impl Actor for Supervisor {
         let config = self.writer_config;
         let me = ctx.address().recipient();
         let starts = self.writer_starts.clone();
-        // actix's Supervisor restarts the writer whenever it stops.
-        self.writer = Some(actix::Supervisor::start(move |_| EventStoreWriter::new(store, config, me, starts)));
+        // The writer gets a thread of its own, so routing and fan-out never delay a
+        // commit (and with it the webhook's answer). actix's Supervisor restarts it
+        // whenever it stops.
+        let arbiter = Arbiter::new();
+        self.writer = Some(actix::Supervisor::start_in_arbiter(&arbiter.handle(), move |_| {
+            EventStoreWriter::new(store, config, me, starts)
+        }));
+        self.writer_arbiter = Some(arbiter);
+    }
+
+    fn stopped(&mut self, _ctx: &mut Context<Self>) {
+        if let Some(arbiter) = self.writer_arbiter.take() {
+            arbiter.stop();
+        }
     }
 }
 

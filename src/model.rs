@@ -158,6 +158,65 @@ pub struct NewEvent {
     pub affected_addresses: Vec<String>,
     /// The transaction's `metadata.success`.
     pub success: bool,
+    /// The event object minus its `seq`, encoded where the payload is parsed (see
+    /// [`Block::encode_events`]) so the writer only splices the `seq` in; `None`: the
+    /// writer encodes it.
+    pub encoded: Option<String>,
+}
+
+/// The fields of [`EventObject`] after `seq`, in the same order, borrowed.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct EventTail<'a> {
+    tx_hash: &'a str,
+    tx_index: i32,
+    event_index: i32,
+    block_height: i64,
+    block_hash: &'a str,
+    contract_id: &'a Option<String>,
+    event_type: EventType,
+    data: &'a serde_json::Value,
+    affected_addresses: &'a [String],
+    success: bool,
+    timestamp: i64,
+}
+
+impl Block {
+    /// Encodes every event's wire object except its `seq`. Done where payloads are
+    /// parsed (HTTP workers, `ingest` tasks), in parallel with the writer's commits.
+    pub fn encode_events(&mut self) {
+        for ev in &mut self.events {
+            let tail = EventTail {
+                tx_hash: &ev.tx_hash,
+                tx_index: ev.tx_index,
+                event_index: ev.event_index,
+                block_height: self.height,
+                block_hash: &self.hash,
+                contract_id: &ev.contract_id,
+                event_type: ev.event_type,
+                data: &ev.data,
+                affected_addresses: &ev.affected_addresses,
+                success: ev.success,
+                timestamp: self.timestamp,
+            };
+            ev.encoded = serde_json::to_string(&tail).ok();
+        }
+    }
+}
+
+/// The event object for `seq` from an encoding made by [`Block::encode_events`]; `None`
+/// when `tail` is not such an encoding.
+pub fn event_body(seq: i64, tail: &str) -> Option<String> {
+    let rest = tail.strip_prefix('{')?;
+    if rest.len() < 2 {
+        return None;
+    }
+    let mut body = String::with_capacity(tail.len() + 24);
+    body.push_str("{\"seq\":");
+    body.push_str(&seq.to_string());
+    body.push(',');
+    body.push_str(rest);
+    Some(body)
 }
 
 /// The event object of PROTOCOL §2, as it goes on the wire and into the log.
@@ -193,4 +252,53 @@ pub struct RollbackObject {
     pub event_type: EventType,
     pub contract_id: Option<String>,
     pub affected_addresses: Vec<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spliced_body_equals_the_encoded_event_object() {
+        let ev = NewEvent {
+            tx_hash: "0xab".into(),
+            tx_index: 3,
+            event_index: 7,
+            event_type: EventType::PrintEvent,
+            contract_id: Some("ST1PQHQKV0RJXZFY1DGX8MNSNYVE3VGZJSRTPGZGM.c".into()),
+            data: serde_json::json!({"value": {"n": 340282366920938463463374607431768211455u128}}),
+            affected_addresses: vec!["ST1PQHQKV0RJXZFY1DGX8MNSNYVE3VGZJSRTPGZGM".into()],
+            success: false,
+            encoded: None,
+        };
+        let mut block = Block {
+            hash: "0x01".into(),
+            height: 9,
+            parent_hash: None,
+            timestamp: 1_700_000_000,
+            transactions: vec![],
+            events: vec![ev.clone()],
+        };
+        block.encode_events();
+        let tail = block.events[0].encoded.clone().expect("encoded");
+        let object = EventObject {
+            seq: 4032,
+            tx_hash: ev.tx_hash,
+            tx_index: ev.tx_index,
+            event_index: ev.event_index,
+            block_height: 9,
+            block_hash: "0x01".into(),
+            contract_id: ev.contract_id,
+            event_type: ev.event_type,
+            data: ev.data,
+            affected_addresses: ev.affected_addresses,
+            success: false,
+            timestamp: 1_700_000_000,
+            rolled_back: false,
+        };
+        let expected = serde_json::to_string(&object).expect("encodes");
+        assert_eq!(event_body(4032, &tail).as_deref(), Some(expected.as_str()));
+        assert_eq!(event_body(1, "{}"), None);
+        assert_eq!(event_body(1, "not json"), None);
+    }
 }

@@ -58,6 +58,7 @@ pub fn build_event(tx: &TxContext<'_>, event: ReceiptEvent, event_index: i32) ->
         data: Value::Object(data),
         affected_addresses,
         success: tx.success,
+        encoded: None,
     }
 }
 

@@ -65,10 +65,11 @@ pub fn parse_payload(body: &[u8]) -> Result<Payload, PayloadError> {
     }
     let mut de = serde_json::Deserializer::from_slice(body);
     let raw: ChainhookPayload = serde_path_to_error::deserialize(&mut de).map_err(shape_error)?;
-    Ok(Payload {
-        rollback: convert_blocks(raw.rollback, "rollback")?,
-        apply: convert_blocks(raw.apply, "apply")?,
-    })
+    let mut apply = convert_blocks(raw.apply, "apply")?;
+    for block in &mut apply {
+        block.encode_events();
+    }
+    Ok(Payload { rollback: convert_blocks(raw.rollback, "rollback")?, apply })
 }
 
 /// A serde error with its path in our `a[0].b.c` form. serde reports a missing field at

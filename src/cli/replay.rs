@@ -261,6 +261,7 @@ fn bench_payload(height: i64, n: usize) -> Payload {
             data,
             affected_addresses: addresses,
             success: true,
+            encoded: None,
         });
     }
     for t in 0..n.div_ceil(10) {

@@ -8,7 +8,7 @@
 use super::entry::{EntryKind, LogEntry};
 use super::rows::{BlockRow, CanonicalRow, LogRow, AddressRow};
 use super::StoreError;
-use crate::model::{EventObject, EventType, Payload, RollbackObject};
+use crate::model::{event_body, EventObject, EventType, Payload, RollbackObject};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
@@ -86,6 +86,8 @@ struct Planner {
     inserted: HashMap<String, BTreeMap<(i32, i32), i64>>,
     reset: HashSet<String>,
     touched_blocks: Vec<String>,
+    /// Blocks some payload of the group rolls back: only their new events need details.
+    rolled_back_in_group: HashSet<String>,
 }
 
 pub(crate) fn plan(
@@ -102,6 +104,10 @@ pub(crate) fn plan(
         inserted: HashMap::new(),
         reset: HashSet::new(),
         touched_blocks: Vec::new(),
+        rolled_back_in_group: payloads
+            .iter()
+            .flat_map(|p| p.rollback.iter().map(|b| b.hash.clone()))
+            .collect(),
     };
     for payload in payloads {
         let report = p.payload(payload)?;
@@ -171,49 +177,54 @@ impl Planner {
                 let seq = self.head;
                 known.insert(key, seq);
                 self.inserted.entry(block.hash.clone()).or_default().insert(key, seq);
-                self.snapshot.details.insert(
-                    seq,
-                    EventDetail {
+                if self.rolled_back_in_group.contains(&block.hash) {
+                    // A later payload of this group may roll this block back.
+                    self.snapshot.details.insert(
+                        seq,
+                        EventDetail {
+                            tx_hash: ev.tx_hash.clone(),
+                            event_type: ev.event_type,
+                            contract_id: ev.contract_id.clone(),
+                            affected_addresses: ev.affected_addresses.clone(),
+                            block_height: block.height,
+                        },
+                    );
+                }
+                let body = match ev.encoded.as_deref().and_then(|tail| event_body(seq, tail)) {
+                    Some(body) => body,
+                    None => encode(&EventObject {
+                        seq,
                         tx_hash: ev.tx_hash.clone(),
-                        event_type: ev.event_type,
-                        contract_id: ev.contract_id.clone(),
-                        affected_addresses: ev.affected_addresses.clone(),
+                        tx_index: ev.tx_index,
+                        event_index: ev.event_index,
                         block_height: block.height,
-                    },
-                );
-                let obj = EventObject {
-                    seq,
-                    tx_hash: ev.tx_hash,
-                    tx_index: ev.tx_index,
-                    event_index: ev.event_index,
-                    block_height: block.height,
-                    block_hash: block.hash.clone(),
-                    contract_id: ev.contract_id,
-                    event_type: ev.event_type,
-                    data: ev.data,
-                    affected_addresses: ev.affected_addresses,
-                    success: ev.success,
-                    timestamp: block.timestamp,
-                    rolled_back: false,
+                        block_hash: block.hash.clone(),
+                        contract_id: ev.contract_id.clone(),
+                        event_type: ev.event_type,
+                        data: ev.data,
+                        affected_addresses: ev.affected_addresses.clone(),
+                        success: ev.success,
+                        timestamp: block.timestamp,
+                        rolled_back: false,
+                    })?,
                 };
-                let body = encode(&obj)?;
                 self.push_entry(
                     LogRow {
                         seq,
                         kind: EntryKind::Event as i16,
-                        block_hash: obj.block_hash,
-                        block_height: obj.block_height,
-                        tx_hash: Some(obj.tx_hash),
-                        tx_index: Some(obj.tx_index),
-                        event_index: Some(obj.event_index),
-                        event_type: Some(obj.event_type.as_str().to_string()),
-                        contract_id: obj.contract_id,
+                        block_hash: block.hash.clone(),
+                        block_height: block.height,
+                        tx_hash: Some(ev.tx_hash),
+                        tx_index: Some(ev.tx_index),
+                        event_index: Some(ev.event_index),
+                        event_type: Some(ev.event_type.as_str().to_string()),
+                        contract_id: ev.contract_id,
                         rollback_of: None,
                         body,
                         committed_at: self.committed_at,
                     },
-                    obj.event_type,
-                    obj.affected_addresses,
+                    ev.event_type,
+                    ev.affected_addresses,
                 );
                 if let Some(b) = self.snapshot.blocks.get_mut(&block.hash) {
                     b.last_seq = seq;

@@ -79,6 +79,7 @@ impl Application {
             App::new()
                 .app_data(web::Data::new(app_state.clone()))
                 .configure(routes::configure)
+                .default_service(web::to(routes::not_found))
         })
         .listen(listener)
         .map_err(|source| StartError::Bind { addr: config.bind_addr.clone(), source })?;

@@ -38,6 +38,9 @@ async fn failed_transaction_is_kept(backend: Backend) {
     let (status, body) = app.get_json("/api/blocks/0xunknown").await;
     assert_eq!(status, 404, "{body}");
     assert_eq!(body["error"]["code"], "not_found");
+    let (status, body) = app.get_json("/api/no-such-path").await;
+    assert_eq!(status, 404, "{body}");
+    assert_eq!(body["error"]["code"], "not_found");
 }
 both_backends!(failed_transaction_is_kept, failed_transaction_is_kept);
 

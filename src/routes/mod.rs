@@ -25,3 +25,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .route("/readyz", web::get().to(health::readyz))
     .configure(projections::configure);
 }
+
+/// Any other path: a JSON 404 like every other error.
+pub async fn not_found() -> actix_web::HttpResponse {
+    actix_web::ResponseError::error_response(&ApiError::NotFound)
+}

@@ -73,4 +73,4 @@ async fn fixture_02_failed_transaction(backend: Backend) {
     assert_eq!(kept["txIndex"], want["metadata"]["position"]["index"]);
     assert_eq!(block["transactions"].as_array().map(Vec::len), fixture_block["transactions"].as_array().map(Vec::len));
 }
-both_backends!(fixture_02_failed_transaction, fixture_02_failed_transaction);
+both_backends!(fixtures: fixture_02_failed_transaction, fixture_02_failed_transaction);

@@ -229,7 +229,7 @@ async fn fixtures_stored_one_for_one(backend: Backend) {
     let total: usize = stored.iter().map(Vec::len).sum();
     assert_eq!(app.all_events().await.len(), total);
 }
-both_backends!(fixtures_stored_one_for_one, fixtures_stored_one_for_one);
+both_backends!(fixtures: fixtures_stored_one_for_one, fixtures_stored_one_for_one);
 
 async fn redelivery_stores_nothing_new(backend: Backend) {
     let Some(dir) = common::fixtures_dir() else { return };
@@ -254,4 +254,4 @@ async fn redelivery_stores_nothing_new(backend: Backend) {
     assert_eq!(app.head().await, head);
     assert_eq!(app.all_events().await, events);
 }
-both_backends!(redelivery_stores_nothing_new, redelivery_stores_nothing_new);
+both_backends!(fixtures: redelivery_stores_nothing_new, redelivery_stores_nothing_new);

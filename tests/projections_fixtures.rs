@@ -99,7 +99,7 @@ async fn fixture_03_balances_and_vault(backend: Backend) {
         assert_eq!(body["error"]["code"], "not_found");
     }
 }
-both_backends!(fixture_03_balances_and_vault, fixture_03_balances_and_vault);
+both_backends!(fixtures: fixture_03_balances_and_vault, fixture_03_balances_and_vault);
 
 const ST1PQ: &str = "ST1PQHQKV0RJXZFY1DGX8MNSNYVE3VGZJSRTPGZGM";
 const ST1SJ3: &str = "ST1SJ3DTE5DN7X54YDH5D64R3BCB6A2AG2ZQ8YPD5";
@@ -199,6 +199,6 @@ async fn devnet_transfers_nft_and_rollback(backend: Backend) {
     assert_eq!(b2, b, "served from the new generation, same answer");
 }
 both_backends!(
-    devnet_transfers_nft_and_rollback,
+    fixtures: devnet_transfers_nft_and_rollback,
     devnet_transfers_nft_and_rollback
 );

@@ -35,6 +35,7 @@ fn types(events: &[NewEvent]) -> Vec<EventType> {
 }
 
 #[test]
+#[cfg_attr(not(shared_fixtures), ignore = "../shared/fixtures not present (fresh clone)")]
 fn f01_sdk_occurrence_every_event_type() {
     let Some(p) = load("01") else { return };
     assert_eq!((p.apply.len(), p.rollback.len()), (13, 1));
@@ -92,6 +93,7 @@ fn f01_sdk_occurrence_every_event_type() {
 }
 
 #[test]
+#[cfg_attr(not(shared_fixtures), ignore = "../shared/fixtures not present (fresh clone)")]
 fn f02_testnet_bns_prints_decode_to_tuples() {
     let Some(p) = load("02") else { return };
     assert_eq!((p.apply.len(), p.rollback.len()), (1, 0));
@@ -156,6 +158,7 @@ fn f02_testnet_bns_prints_decode_to_tuples() {
 }
 
 #[test]
+#[cfg_attr(not(shared_fixtures), ignore = "../shared/fixtures not present (fresh clone)")]
 fn f03_mainnet_arkadiko_ft_mint_prints_and_stx_transfer() {
     let Some(p) = load("03") else { return };
     let b = &p.apply[0];
@@ -235,6 +238,7 @@ fn f03_mainnet_arkadiko_ft_mint_prints_and_stx_transfer() {
 }
 
 #[test]
+#[cfg_attr(not(shared_fixtures), ignore = "../shared/fixtures not present (fresh clone)")]
 fn f04_devnet_decoded_print() {
     let Some(p) = load("04") else { return };
     let b = &p.apply[0];
@@ -255,6 +259,7 @@ fn f04_devnet_decoded_print() {
 }
 
 #[test]
+#[cfg_attr(not(shared_fixtures), ignore = "../shared/fixtures not present (fresh clone)")]
 fn f05_devnet_stx_transfer() {
     let Some(p) = load("05") else { return };
     let b = &p.apply[0];
@@ -276,6 +281,7 @@ fn f05_devnet_stx_transfer() {
 }
 
 #[test]
+#[cfg_attr(not(shared_fixtures), ignore = "../shared/fixtures not present (fresh clone)")]
 fn f06_devnet_coinbase_two_identical_mints() {
     let Some(p) = load("06") else { return };
     let b = &p.apply[0];
@@ -303,6 +309,7 @@ fn f06_devnet_coinbase_two_identical_mints() {
 }
 
 #[test]
+#[cfg_attr(not(shared_fixtures), ignore = "../shared/fixtures not present (fresh clone)")]
 fn f07_devnet_one_tx_three_transfers() {
     let Some(p) = load("07") else { return };
     let b = &p.apply[0];
@@ -332,6 +339,7 @@ fn f07_devnet_one_tx_three_transfers() {
 }
 
 #[test]
+#[cfg_attr(not(shared_fixtures), ignore = "../shared/fixtures not present (fresh clone)")]
 fn f08_devnet_decoded_nft_mint() {
     let Some(p) = load("08") else { return };
     let b = &p.apply[0];

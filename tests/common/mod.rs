@@ -26,6 +26,21 @@ pub enum Backend {
 /// `name_postgres` and `name_sqlite`.
 #[macro_export]
 macro_rules! both_backends {
+    (fixtures: $name:ident, $body:path) => {
+        mod $name {
+            use super::*;
+            #[actix_web::test]
+            #[cfg_attr(not(shared_fixtures), ignore = "../shared/fixtures not present (fresh clone)")]
+            async fn postgres() {
+                $body($crate::common::Backend::Postgres).await
+            }
+            #[actix_web::test]
+            #[cfg_attr(not(shared_fixtures), ignore = "../shared/fixtures not present (fresh clone)")]
+            async fn sqlite() {
+                $body($crate::common::Backend::Sqlite).await
+            }
+        }
+    };
     ($name:ident, $body:path) => {
         mod $name {
             use super::*;

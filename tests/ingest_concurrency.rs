@@ -135,13 +135,7 @@ async fn racing_reorgs_keep_the_log_consistent(backend: Backend) {
         let full = if *hash == block_hash(*height, 0) { 3 } else { 2 };
         assert_eq!(n, if *canonical { full } else { 0 }, "{hash}");
     }
-    let live: HashSet<i64> = app
-        .all_events()
-        .await
-        .iter()
-        .filter(|e| e.get("rolledBack").is_none())
-        .filter_map(|e| e["seq"].as_i64())
-        .collect();
+    let live = app.live_event_seqs().await;
     assert_eq!(live, view.events.values().copied().collect());
 }
 both_backends!(racing_reorgs_keep_the_log_consistent, racing_reorgs_keep_the_log_consistent);

@@ -60,6 +60,22 @@ pub struct Meta {
     pub last_generation: i64,
 }
 
+impl Meta {
+    /// The row of a projection seen for the first time: generation 1, nothing folded.
+    pub fn new(name: &str, code_version: i64) -> Meta {
+        Meta {
+            name: name.to_string(),
+            code_version,
+            active_generation: 1,
+            checkpoint: 0,
+            building_generation: None,
+            building_code_version: None,
+            building_checkpoint: None,
+            last_generation: 1,
+        }
+    }
+}
+
 #[derive(Insertable)]
 #[diesel(table_name = projection_rows, treat_none_as_default_value = false)]
 struct RowInsert<'a> {

@@ -154,16 +154,7 @@ impl Engine {
                 if let Some(m) = db.meta(name)? {
                     return Ok(m);
                 }
-                let m = Meta {
-                    name: name.to_string(),
-                    code_version: version,
-                    active_generation: 1,
-                    checkpoint: 0,
-                    building_generation: None,
-                    building_code_version: None,
-                    building_checkpoint: None,
-                    last_generation: 1,
-                };
+                let m = Meta::new(name, version);
                 db.insert_meta(&m)?;
                 tracing::info!(
                     projection = name,
@@ -572,16 +563,7 @@ impl Engine {
                 let mut meta = match db.meta(name)? {
                     Some(m) => m,
                     None => {
-                        let m = Meta {
-                            name: name.to_string(),
-                            code_version: version,
-                            active_generation: 1,
-                            checkpoint: 0,
-                            building_generation: None,
-                            building_code_version: None,
-                            building_checkpoint: None,
-                            last_generation: 1,
-                        };
+                        let m = Meta::new(name, version);
                         db.insert_meta(&m)?;
                         m
                     }

@@ -343,6 +343,16 @@ impl TestApp {
         }
     }
 
+    /// `seq`s of the events `/api/events` does not mark rolled back.
+    pub async fn live_event_seqs(&self) -> std::collections::BTreeSet<i64> {
+        self.all_events()
+            .await
+            .iter()
+            .filter(|e| e.get("rolledBack").is_none())
+            .filter_map(|e| e["seq"].as_i64())
+            .collect()
+    }
+
     pub async fn stop(&self) {
         self.handle.stop(false).await;
     }

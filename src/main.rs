@@ -1,4 +1,7 @@
 use clap::Parser;
+
+#[global_allocator]
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 use timebank_realtime::{cli, telemetry};
 
 fn main() -> std::process::ExitCode {

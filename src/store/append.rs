@@ -7,10 +7,10 @@
 //! gap-free order; on SQLite it begins `IMMEDIATE`, taking the write lock up front.
 
 use super::connect::{establish_pg, establish_sqlite, Backend, Inner, SqliteConn};
-use super::entry::{BodyAddresses, LogEntry};
+use super::entry::{BodyAddresses, EntryKind, LogEntry};
 use super::plan::{self, BlockState, EventDetail, Snapshot};
-use super::rows::{BlockRow, CanonicalRow, LogRow};
-use super::schema::{blocks, canonical_events, log_entries};
+use super::rows::{BlockRow, LogRow};
+use super::schema::{blocks, log_entries};
 use super::StoreError;
 use crate::model::Payload;
 use diesel::prelude::*;
@@ -249,21 +249,28 @@ async fn load_snapshot(conn: &mut WriteConn, payloads: &[Payload]) -> Result<Sna
                     parent_hash: r.parent_hash,
                     canonical: r.canonical,
                     last_seq: r.last_seq,
+                    applied_seq: r.applied_seq,
                 },
             );
         }
-        let rows: Vec<CanonicalRow> = on_conn!(conn, |c| canonical_events::table
-            .filter(canonical_events::block_hash.eq_any(chunk))
-            .select(CanonicalRow::as_select())
+    }
+    // The events of each canonical block: its event entries since its latest application.
+    // Only blocks seen before (redeliveries, rollbacks) get here, never a new block.
+    for (hash, b) in snapshot.blocks.iter().filter(|(_, b)| b.canonical) {
+        let rows: Vec<(i64, Option<i32>, Option<i32>)> = on_conn!(conn, |c| log_entries::table
+            .filter(log_entries::seq.between(b.applied_seq, b.last_seq))
+            .filter(log_entries::block_hash.eq(hash))
+            .filter(log_entries::kind.eq(EntryKind::Event as i16))
+            .select((log_entries::seq, log_entries::tx_index, log_entries::event_index))
             .load(c)
             .await)
         .map_err(classify)?;
-        for r in rows {
-            snapshot
-                .events
-                .entry(r.block_hash)
-                .or_default()
-                .insert((r.tx_index, r.event_index), r.seq);
+        let events = snapshot.events.entry(hash.clone()).or_default();
+        for (seq, tx_index, event_index) in rows {
+            match (tx_index, event_index) {
+                (Some(t), Some(e)) => events.insert((t, e), seq),
+                _ => return Err(StoreError::Corrupt(format!("event entry {seq} has no identity"))),
+            };
         }
     }
     // Rollbacks repeat the undone event's type, contract and addresses: load those for
@@ -310,7 +317,7 @@ async fn load_snapshot(conn: &mut WriteConn, payloads: &[Payload]) -> Result<Sna
 mod pg_write {
     use super::{classify, LOOKUP_CHUNK};
     use crate::store::plan::Writes;
-    use crate::store::schema::{blocks, canonical_events};
+    use crate::store::schema::blocks;
     use crate::store::StoreError;
     use diesel::sql_types::{Array, BigInt, Integer, Nullable, SmallInt, Text};
     use diesel::{ExpressionMethods, QueryDsl};
@@ -322,11 +329,9 @@ mod pg_write {
         $6::int4[], $7::int4[], $8::text[], $9::text[], $10::int8[], $11::text[]) AS u";
     const INSERT_ADDRESSES: &str =
         "INSERT INTO entry_addresses (address, seq) SELECT * FROM unnest($1::text[], $2::int8[])";
-    const INSERT_CANONICAL: &str = "INSERT INTO canonical_events (block_hash, tx_index, event_index, seq) \
-        SELECT * FROM unnest($1::text[], $2::int4[], $3::int4[], $4::int8[])";
 
     pub(super) async fn write(c: &mut AsyncPgConnection, w: Writes) -> Result<(), StoreError> {
-        let Writes { rows, addresses, canonical_resets, canonical_inserts, block_upserts } = w;
+        let Writes { rows, addresses, block_upserts } = w;
         if let Some(first) = <[_]>::first(&rows) {
             let committed_at = first.committed_at;
             let n = rows.len();
@@ -377,31 +382,6 @@ mod pg_write {
                 .await
                 .map_err(classify)?;
         }
-        for chunk in canonical_resets.chunks(LOOKUP_CHUNK) {
-            diesel::delete(canonical_events::table.filter(canonical_events::block_hash.eq_any(chunk)))
-                .execute(c)
-                .await
-                .map_err(classify)?;
-        }
-        if !canonical_inserts.is_empty() {
-            let n = canonical_inserts.len();
-            let (mut block_hash, mut tx_index, mut event_index, mut seq) =
-                (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
-            for r in canonical_inserts {
-                block_hash.push(r.block_hash);
-                tx_index.push(r.tx_index);
-                event_index.push(r.event_index);
-                seq.push(r.seq);
-            }
-            diesel::sql_query(INSERT_CANONICAL)
-                .bind::<Array<Text>, _>(block_hash)
-                .bind::<Array<Integer>, _>(tx_index)
-                .bind::<Array<Integer>, _>(event_index)
-                .bind::<Array<BigInt>, _>(seq)
-                .execute(c)
-                .await
-                .map_err(classify)?;
-        }
         // Replace rather than upsert, like the SQLite side: the same statements' effect.
         for chunk in block_upserts.chunks(LOOKUP_CHUNK) {
             let hashes: Vec<&str> = chunk.iter().map(|b| b.block_hash.as_str()).collect();
@@ -420,7 +400,7 @@ mod pg_write {
 mod sync_write {
     use super::{classify, INSERT_CHUNK, LOOKUP_CHUNK};
     use crate::store::plan::Writes;
-    use crate::store::schema::{blocks, canonical_events, entry_addresses, log_entries};
+    use crate::store::schema::{blocks, entry_addresses, log_entries};
     use crate::store::StoreError;
     use diesel::{ExpressionMethods, QueryDsl, RunQueryDsl, SqliteConnection};
 
@@ -430,14 +410,6 @@ mod sync_write {
         }
         for chunk in w.addresses.chunks(INSERT_CHUNK) {
             diesel::insert_into(entry_addresses::table).values(chunk).execute(c).map_err(classify)?;
-        }
-        for chunk in w.canonical_resets.chunks(LOOKUP_CHUNK) {
-            diesel::delete(canonical_events::table.filter(canonical_events::block_hash.eq_any(chunk)))
-                .execute(c)
-                .map_err(classify)?;
-        }
-        for chunk in w.canonical_inserts.chunks(INSERT_CHUNK) {
-            diesel::insert_into(canonical_events::table).values(chunk).execute(c).map_err(classify)?;
         }
         // Replace rather than upsert: diesel's multi-row upsert has no SQLite form.
         for chunk in w.block_upserts.chunks(LOOKUP_CHUNK) {

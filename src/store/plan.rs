@@ -6,7 +6,7 @@
 //! undo. The same walk over the same state always yields the same rows.
 
 use super::entry::{EntryKind, LogEntry};
-use super::rows::{BlockRow, CanonicalRow, LogRow, AddressRow};
+use super::rows::{AddressRow, BlockRow, LogRow};
 use super::StoreError;
 use crate::model::{event_body, EventObject, EventType, Payload, RollbackObject};
 use serde::Serialize;
@@ -35,6 +35,7 @@ pub(crate) struct BlockState {
     pub parent_hash: Option<String>,
     pub canonical: bool,
     pub last_seq: i64,
+    pub applied_seq: i64,
 }
 
 /// What a rollback entry repeats from the event it undoes.
@@ -51,7 +52,7 @@ pub(crate) struct EventDetail {
 #[derive(Debug, Default)]
 pub(crate) struct Snapshot {
     pub blocks: HashMap<String, BlockState>,
-    /// Canonical event identities (tx_index, event_index) → seq, per block hash.
+    /// Canonical event identities (tx_index, event_index) → seq, per canonical block hash.
     pub events: HashMap<String, BTreeMap<(i32, i32), i64>>,
     /// Details of canonical events that a payload of the group rolls back.
     pub details: HashMap<i64, EventDetail>,
@@ -71,9 +72,6 @@ pub(crate) struct Plan {
 pub(crate) struct Writes {
     pub rows: Vec<LogRow>,
     pub addresses: Vec<AddressRow>,
-    /// Blocks whose canonical identities must be replaced wholesale (something was undone).
-    pub canonical_resets: Vec<String>,
-    pub canonical_inserts: Vec<CanonicalRow>,
     pub block_upserts: Vec<BlockRow>,
 }
 
@@ -82,9 +80,6 @@ struct Planner {
     committed_at: i64,
     snapshot: Snapshot,
     plan: Plan,
-    /// Identities inserted by this group, per block (not yet in the table).
-    inserted: HashMap<String, BTreeMap<(i32, i32), i64>>,
-    reset: HashSet<String>,
     touched_blocks: Vec<String>,
     /// Blocks some payload of the group rolls back: only their new events need details.
     rolled_back_in_group: HashSet<String>,
@@ -101,8 +96,6 @@ pub(crate) fn plan(
         committed_at,
         snapshot,
         plan: Plan::default(),
-        inserted: HashMap::new(),
-        reset: HashSet::new(),
         touched_blocks: Vec::new(),
         rolled_back_in_group: payloads
             .iter()
@@ -162,13 +155,17 @@ impl Planner {
                         parent_hash: block.parent_hash.clone(),
                         canonical: true,
                         last_seq: seq,
+                        applied_seq: seq,
                     },
                 );
+                // A block is applied afresh: none of its events are canonical yet.
+                self.snapshot.events.insert(block.hash.clone(), BTreeMap::new());
                 report.applied_blocks += 1;
             }
+            let mut known = self.snapshot.events.remove(&block.hash).unwrap_or_default();
+            let mut last_seq = None;
             for ev in block.events {
                 let key = (ev.tx_index, ev.event_index);
-                let known = self.snapshot.events.entry(block.hash.clone()).or_default();
                 if known.contains_key(&key) {
                     report.duplicate_events += 1;
                     continue;
@@ -176,7 +173,7 @@ impl Planner {
                 self.head += 1;
                 let seq = self.head;
                 known.insert(key, seq);
-                self.inserted.entry(block.hash.clone()).or_default().insert(key, seq);
+                last_seq = Some(seq);
                 if self.rolled_back_in_group.contains(&block.hash) {
                     // A later payload of this group may roll this block back.
                     self.snapshot.details.insert(
@@ -226,11 +223,12 @@ impl Planner {
                     ev.event_type,
                     ev.affected_addresses,
                 );
-                if let Some(b) = self.snapshot.blocks.get_mut(&block.hash) {
-                    b.last_seq = seq;
-                }
                 report.events += 1;
             }
+            if let (Some(seq), Some(b)) = (last_seq, self.snapshot.blocks.get_mut(&block.hash)) {
+                b.last_seq = seq;
+            }
+            self.snapshot.events.insert(block.hash, known);
         }
         report.head_seq = self.head;
         Ok(report)
@@ -282,8 +280,6 @@ impl Planner {
                 obj.affected_addresses,
             );
         }
-        self.inserted.remove(hash);
-        self.reset.insert(hash.to_string());
         let seq = self.next_seq();
         let body = serde_json::json!({"seq": seq, "blockHash": hash, "blockHeight": height}).to_string();
         self.push_marker(seq, EntryKind::BlockRolledBack, hash, height, body);
@@ -345,29 +341,6 @@ impl Planner {
 
     fn finish(mut self) -> Result<Plan, StoreError> {
         for hash in &self.touched_blocks {
-            if self.reset.contains(hash) {
-                // Replace the block's identities with what is canonical now.
-                self.plan.writes.canonical_resets.push(hash.clone());
-                if let Some(events) = self.snapshot.events.get(hash) {
-                    for (&(tx_index, event_index), &seq) in events {
-                        self.plan.writes.canonical_inserts.push(CanonicalRow {
-                            block_hash: hash.clone(),
-                            tx_index,
-                            event_index,
-                            seq,
-                        });
-                    }
-                }
-            } else if let Some(events) = self.inserted.get(hash) {
-                for (&(tx_index, event_index), &seq) in events {
-                    self.plan.writes.canonical_inserts.push(CanonicalRow {
-                        block_hash: hash.clone(),
-                        tx_index,
-                        event_index,
-                        seq,
-                    });
-                }
-            }
             if let Some(b) = self.snapshot.blocks.get(hash) {
                 self.plan.writes.block_upserts.push(BlockRow {
                     block_hash: hash.clone(),
@@ -375,6 +348,7 @@ impl Planner {
                     parent_hash: b.parent_hash.clone(),
                     canonical: b.canonical,
                     last_seq: b.last_seq,
+                    applied_seq: b.applied_seq,
                 });
             }
         }

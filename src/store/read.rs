@@ -3,7 +3,7 @@
 
 use super::entry::{BodyAddresses, EntryKind, LogEntry};
 use super::rows::LogRow;
-use super::schema::{blocks, canonical_events, entry_addresses, log_entries};
+use super::schema::{blocks, entry_addresses, log_entries};
 use super::{with_conn, Store, StoreError};
 use crate::model::EventType;
 use diesel::prelude::*;
@@ -189,30 +189,47 @@ impl Store {
         })
     }
 
-    /// The canonical view as the derived tables hold it now.
+    /// The canonical view as the derived `blocks` table holds it now: a canonical block's
+    /// events are its event entries since the marker of its latest application.
     pub async fn canonical_view(&self) -> Result<CanonicalView, StoreError> {
-        type BlockRows = Vec<(String, i64, bool)>;
-        type EventRows = Vec<(String, i32, i32, i64)>;
-        let (blocks, events): (BlockRows, EventRows) =
-            with_conn!(self.inner, |c| {
-                let b = blocks::table
-                    .select((blocks::block_hash, blocks::block_height, blocks::canonical))
-                    .load(c)
-                    .await?;
-                let e = canonical_events::table
-                    .select((
-                        canonical_events::block_hash,
-                        canonical_events::tx_index,
-                        canonical_events::event_index,
-                        canonical_events::seq,
-                    ))
-                    .load(c)
-                    .await?;
-                (b, e)
-            });
+        type BlockRows = Vec<(String, i64, bool, i64, i64)>;
+        type EventRows = Vec<(String, Option<i32>, Option<i32>, i64)>;
+        let (blocks, events): (BlockRows, EventRows) = with_conn!(self.inner, |c| {
+            let b: BlockRows = blocks::table
+                .select((
+                    blocks::block_hash,
+                    blocks::block_height,
+                    blocks::canonical,
+                    blocks::applied_seq,
+                    blocks::last_seq,
+                ))
+                .load(c)
+                .await?;
+            let mut e: EventRows = Vec::new();
+            for (hash, _, _, applied, last) in b.iter().filter(|b| b.2) {
+                e.extend(
+                    log_entries::table
+                        .filter(log_entries::seq.between(*applied, *last))
+                        .filter(log_entries::block_hash.eq(hash))
+                        .filter(log_entries::kind.eq(EntryKind::Event as i16))
+                        .select((
+                            log_entries::block_hash,
+                            log_entries::tx_index,
+                            log_entries::event_index,
+                            log_entries::seq,
+                        ))
+                        .load::<(String, Option<i32>, Option<i32>, i64)>(c)
+                        .await?,
+                );
+            }
+            (b, e)
+        });
         Ok(CanonicalView {
-            blocks: blocks.into_iter().map(|(h, height, c)| (h, (height, c))).collect(),
-            events: events.into_iter().map(|(h, t, e, s)| ((h, t, e), s)).collect(),
+            blocks: blocks.into_iter().map(|(h, height, c, _, _)| (h, (height, c))).collect(),
+            events: events
+                .into_iter()
+                .map(|(h, t, e, s)| ((h, t.unwrap_or(0), e.unwrap_or(0)), s))
+                .collect(),
         })
     }
 

@@ -1,6 +1,6 @@
 //! Row structs of the log's tables.
 
-use super::schema::{blocks, canonical_events, entry_addresses, log_entries};
+use super::schema::{blocks, entry_addresses, log_entries};
 use diesel::prelude::*;
 
 #[derive(Debug, Clone, Insertable, Queryable, Selectable)]
@@ -34,14 +34,9 @@ pub(crate) struct BlockRow {
     pub block_height: i64,
     pub parent_hash: Option<String>,
     pub canonical: bool,
+    /// The newest entry of the block: its last event or its latest marker.
     pub last_seq: i64,
-}
-
-#[derive(Debug, Clone, Insertable, Queryable, Selectable)]
-#[diesel(table_name = canonical_events, treat_none_as_default_value = false)]
-pub(crate) struct CanonicalRow {
-    pub block_hash: String,
-    pub tx_index: i32,
-    pub event_index: i32,
-    pub seq: i64,
+    /// The marker of the block's latest application: while the block is canonical, its
+    /// events are the event entries of this block with seq in `applied_seq..=last_seq`.
+    pub applied_seq: i64,
 }

@@ -32,17 +32,9 @@ diesel::table! {
         parent_hash -> Nullable<Text>,
         canonical -> Bool,
         last_seq -> BigInt,
-    }
-}
-
-diesel::table! {
-    canonical_events (block_hash, tx_index, event_index) {
-        block_hash -> Text,
-        tx_index -> Integer,
-        event_index -> Integer,
-        seq -> BigInt,
+        applied_seq -> BigInt,
     }
 }
 
 diesel::joinable!(entry_addresses -> log_entries (seq));
-diesel::allow_tables_to_appear_in_same_query!(log_entries, entry_addresses, blocks, canonical_events);
+diesel::allow_tables_to_appear_in_same_query!(log_entries, entry_addresses, blocks);

@@ -227,7 +227,7 @@ async fn open(server: SocketAddr, i: usize, filter: serde_json::Value, recv_buff
     socket.bind(SocketAddr::from((source, 0)))?;
     let tcp = tokio::time::timeout(Duration::from_secs(30), socket.connect(server)).await??;
     let url = format!("ws://{server}/ws");
-    let (mut ws, _) = tokio_tungstenite::client_async(url, MaybeTlsStream::Plain(tcp)).await?;
+    let (mut ws, _) = tokio_tungstenite::client_async_with_config(url, MaybeTlsStream::Plain(tcp), Some(crate::client::ws_config())).await?;
     if filter.is_null() {
         return Ok(ws);
     }

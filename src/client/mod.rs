@@ -30,6 +30,15 @@ use tokio::sync::mpsc;
 /// Events buffered between the socket and the caller: a few frames' worth of commits,
 /// small enough (≤ ~1 MiB of event objects) that a stalled caller costs little.
 pub const EVENT_BUFFER: usize = 1_024;
+/// Read buffer of a client connection. tungstenite zero-fills the whole buffer before each
+/// read (128 KiB by default), which costs more than the frames themselves on a busy stream.
+pub const READ_BUFFER: usize = 16 * 1024;
+
+/// The WebSocket settings of client connections (the `tail` command, `bench-ws`).
+pub fn ws_config() -> tokio_tungstenite::tungstenite::protocol::WebSocketConfig {
+    tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default().read_buffer_size(READ_BUFFER)
+}
+
 /// How long one connection attempt (TCP + upgrade) may take.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 

@@ -117,7 +117,11 @@ impl Task {
             match socket.connect(addr).await {
                 Ok(tcp) => {
                     let _ = tcp.set_nodelay(true);
-                    let (ws, _) = tokio_tungstenite::client_async(self.url.as_str(), tokio_tungstenite::MaybeTlsStream::Plain(tcp))
+                    let (ws, _) = tokio_tungstenite::client_async_with_config(
+                        self.url.as_str(),
+                        tokio_tungstenite::MaybeTlsStream::Plain(tcp),
+                        Some(super::ws_config()),
+                    )
                         .await
                         .map_err(|e| e.to_string())?;
                     return Ok(ws);

@@ -1,0 +1,116 @@
+//! A store written before block event ranges (with the per-event `canonical_events` table)
+//! is upgraded at start-up: the canonical view it held is the one served afterwards, and
+//! redeliveries and rollbacks act on it as before.
+mod common;
+use common::{open_store, Backend, TestApp, TestDb};
+use diesel::connection::SimpleConnection;
+use diesel::Connection;
+use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
+use timebank_realtime::synth::{address, block_hash, block_with_transfers, payload, tx_hash};
+
+/// The migrations a store had before the upgrade, as diesel records them.
+const OLD_MIGRATIONS: [(&str, &str); 2] =
+    [("20261124000001", "2026-11-24-000001_create_log"), ("20261125000001", "2026-11-25-000001_create_projections")];
+
+async fn execute(db: &TestDb, sql: &str) {
+    if db.is_postgres() {
+        let mut c = AsyncPgConnection::establish(&db.url).await.expect("connect");
+        c.batch_execute(sql).await.expect("sql");
+    } else {
+        let path = db.sqlite_path().expect("sqlite path");
+        let mut c = diesel::SqliteConnection::establish(path.to_str().expect("utf-8")).expect("connect");
+        c.batch_execute(sql).expect("sql");
+    }
+}
+
+/// The old schema, from the repository's own migration files, marked as applied.
+async fn old_schema(db: &TestDb) {
+    let dialect = if db.is_postgres() { "postgres" } else { "sqlite" };
+    let mut sql = String::from(
+        "CREATE TABLE __diesel_schema_migrations (version VARCHAR(50) PRIMARY KEY NOT NULL, \
+         run_on TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP);",
+    );
+    for (version, dir) in OLD_MIGRATIONS {
+        let path = format!("{}/migrations/{dialect}/{dir}/up.sql", env!("CARGO_MANIFEST_DIR"));
+        sql.push_str(&std::fs::read_to_string(&path).expect("migration file"));
+        sql.push_str(&format!("\nINSERT INTO __diesel_schema_migrations (version) VALUES ('{version}');\n"));
+    }
+    execute(db, &sql).await;
+}
+
+fn event_row(seq: i64, hash: &str, height: i64, tx: i32, ev: i32) -> String {
+    format!(
+        "({seq}, 1, '{hash}', {height}, '{}', {tx}, {ev}, 'stx_transfer_event', NULL, NULL, \
+         '{{\"affectedAddresses\":[\"{}\"]}}', 0)",
+        tx_hash(height, 0, tx as usize),
+        address(0)
+    )
+}
+
+fn marker_row(seq: i64, kind: i16, hash: &str, height: i64) -> String {
+    format!("({seq}, {kind}, '{hash}', {height}, NULL, NULL, NULL, NULL, NULL, NULL, '{{}}', 0)")
+}
+
+async fn upgraded_store_keeps_its_canonical_view(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    old_schema(&db).await;
+    // Block 1 applied with two events; block 2 applied, rolled back, applied again with
+    // one event; block 3 applied with none.
+    let (a, b, c) = (block_hash(1, 0), block_hash(2, 0), block_hash(3, 0));
+    let rows = [
+        marker_row(1, 3, &a, 1),
+        event_row(2, &a, 1, 0, 0),
+        event_row(3, &a, 1, 0, 1),
+        marker_row(4, 3, &b, 2),
+        event_row(5, &b, 2, 0, 1),
+        format!(
+            "(6, 2, '{b}', 2, '{}', NULL, NULL, 'stx_transfer_event', NULL, 5, '{{\"affectedAddresses\":[]}}', 0)",
+            tx_hash(2, 0, 0)
+        ),
+        marker_row(7, 4, &b, 2),
+        marker_row(8, 3, &b, 2),
+        event_row(9, &b, 2, 0, 0),
+        marker_row(10, 3, &c, 3),
+    ];
+    let canonical = if db.is_postgres() { "true" } else { "1" };
+    execute(
+        &db,
+        &format!(
+            "INSERT INTO log_entries (seq, kind, block_hash, block_height, tx_hash, tx_index, event_index, \
+             event_type, contract_id, rollback_of, body, committed_at) VALUES {};
+             INSERT INTO blocks (block_hash, block_height, parent_hash, canonical, last_seq) VALUES
+               ('{a}', 1, NULL, {canonical}, 3), ('{b}', 2, '{a}', {canonical}, 9), ('{c}', 3, '{b}', {canonical}, 10);
+             INSERT INTO canonical_events (block_hash, tx_index, event_index, seq) VALUES
+               ('{a}', 0, 0, 2), ('{a}', 0, 1, 3), ('{b}', 0, 0, 9);",
+            rows.join(", ")
+        ),
+    )
+    .await;
+
+    let app = TestApp::spawn_with(db, |_| {}).await;
+    let store = open_store(&app.db.url).await;
+    let view = store.canonical_view().await.expect("view");
+    assert_eq!(view, store.canonical_view_from_log().await.expect("view from log"));
+    let events: Vec<_> = view.events.iter().map(|((h, t, e), s)| (h.clone(), *t, *e, *s)).collect();
+    assert_eq!(events, vec![(a.clone(), 0, 0, 2), (a.clone(), 0, 1, 3), (b.clone(), 0, 0, 9)]);
+
+    // Redelivering block 1 (same identities) stores nothing new.
+    let (status, report) = app.post_payload(&payload(vec![block_with_transfers(1, 0, 0, 2)], vec![])).await;
+    assert_eq!(status, 200, "{report}");
+    assert_eq!((report["events"].as_u64(), report["duplicateEvents"].as_u64()), (Some(0), Some(2)), "{report}");
+    assert_eq!(app.head().await["headSeq"], 10);
+
+    // Rolling block 2 back undoes exactly its current event (seq 9), not the one of its
+    // earlier application (seq 5, already undone by seq 6).
+    let (status, report) = app.post_payload(&payload(vec![], vec![block_with_transfers(2, 0, 0, 1)])).await;
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(report["rolledBackBlocks"], 1, "{report}");
+    let entries = common::all_entries(&store).await;
+    let undone: Vec<Option<i64>> = entries.iter().filter(|e| e.seq > 10).map(|e| e.rollback_of).collect();
+    assert_eq!(undone, vec![Some(9), None], "one rollback entry for seq 9, then the block marker");
+    let view = store.canonical_view().await.expect("view");
+    assert_eq!(view, store.canonical_view_from_log().await.expect("view from log"));
+    assert_eq!(view.blocks.get(&b), Some(&(2, false)));
+    assert_eq!(view.events.len(), 2, "block 1's two events stay canonical");
+}
+both_backends!(upgraded_store_keeps_its_canonical_view, upgraded_store_keeps_its_canonical_view);

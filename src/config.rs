@@ -83,6 +83,12 @@ pub struct ServerConfig {
     /// Seconds a silent WebSocket peer is kept before it is closed.
     #[arg(long, env = "WS_CLIENT_TIMEOUT_SECS", default_value_t = session::CLIENT_TIMEOUT.as_secs())]
     pub ws_client_timeout_secs: u64,
+    /// Seconds the server's outgoing data may wait for a peer (unacknowledged, or held back
+    /// by a receive window the peer keeps shut) before the kernel drops the connection
+    /// (TCP_USER_TIMEOUT, Linux; 0 leaves the system default). A client that stops reading
+    /// is disconnected after this long, whatever its sessions are doing.
+    #[arg(long, env = "TCP_USER_TIMEOUT_SECS", default_value_t = TCP_USER_TIMEOUT.as_secs())]
+    pub tcp_user_timeout_secs: u64,
     /// Largest incoming WebSocket frame in bytes (larger: close 1009).
     #[arg(long, env = "WS_MAX_FRAME_BYTES", default_value_t = session::MAX_FRAME_BYTES)]
     pub ws_max_frame_bytes: usize,
@@ -101,6 +107,9 @@ pub struct ServerConfig {
     pub fanout_threads: usize,
 }
 
+/// Default of `TCP_USER_TIMEOUT_SECS`: as long as a silent WebSocket peer is kept.
+pub const TCP_USER_TIMEOUT: Duration = session::CLIENT_TIMEOUT;
+
 impl ServerConfig {
     /// Defaults for everything but the database; binds to a free loopback port.
     pub fn new(database_url: impl Into<String>) -> Self {
@@ -117,6 +126,7 @@ impl ServerConfig {
             projection_flush_every: 50_000,
             ws_heartbeat_secs: session::HEARTBEAT_INTERVAL.as_secs(),
             ws_client_timeout_secs: session::CLIENT_TIMEOUT.as_secs(),
+            tcp_user_timeout_secs: TCP_USER_TIMEOUT.as_secs(),
             ws_max_frame_bytes: session::MAX_FRAME_BYTES,
             ws_max_subscriptions: session::MAX_SUBSCRIPTIONS,
             ws_max_queued_entries: session::MAX_QUEUED_ENTRIES,
@@ -130,6 +140,11 @@ impl ServerConfig {
             max_pending_payloads: self.writer_max_pending.max(1),
             max_batch_events: self.writer_max_batch_events.max(1),
         }
+    }
+
+    /// `None`: leave the system default.
+    pub fn tcp_user_timeout(&self) -> Option<Duration> {
+        (self.tcp_user_timeout_secs > 0).then(|| Duration::from_secs(self.tcp_user_timeout_secs))
     }
 
     pub fn ws_config(&self) -> WsConfig {

@@ -75,11 +75,17 @@ impl Application {
             .local_addr()
             .map_err(|source| StartError::Bind { addr: config.bind_addr.clone(), source })?;
         let app_state = state.clone();
+        let user_timeout = config.tcp_user_timeout();
         let mut server = HttpServer::new(move || {
             App::new()
                 .app_data(web::Data::new(app_state.clone()))
                 .configure(routes::configure)
                 .default_service(web::to(routes::not_found))
+        })
+        .on_connect(move |conn, _| {
+            if let (Some(timeout), Some(tcp)) = (user_timeout, conn.downcast_ref::<actix_web::rt::net::TcpStream>()) {
+                set_user_timeout(tcp, timeout);
+            }
         })
         .listen(listener)
         .map_err(|source| StartError::Bind { addr: config.bind_addr.clone(), source })?;
@@ -132,3 +138,16 @@ impl Application {
 fn generate_secret() -> String {
     format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple())
 }
+
+/// Bounds how long the kernel keeps a connection whose peer acknowledges nothing or keeps
+/// its receive window shut: a WebSocket client that stops reading freezes its session
+/// actor (actix-http polls it only as the socket drains), so the socket is where it is cut.
+#[cfg(any(target_os = "linux", target_os = "android", target_os = "fuchsia"))]
+fn set_user_timeout(tcp: &actix_web::rt::net::TcpStream, timeout: std::time::Duration) {
+    if let Err(e) = socket2::SockRef::from(tcp).set_tcp_user_timeout(Some(timeout)) {
+        tracing::warn!(error = %e, "cannot set TCP_USER_TIMEOUT on a connection");
+    }
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "android", target_os = "fuchsia")))]
+fn set_user_timeout(_tcp: &actix_web::rt::net::TcpStream, _timeout: std::time::Duration) {}

@@ -2,7 +2,7 @@
 //! and it stalls neither its topic nor the other clients.
 
 mod common;
-use common::ws::{seqs, WsClient};
+use common::ws::{seqs, Ending, WsClient};
 use common::{Backend, TestApp, TestDb};
 use serde_json::json;
 use std::time::Duration;
@@ -64,3 +64,38 @@ async fn a_stalled_client_gets_resync_and_stalls_nobody(backend: Backend) {
     assert_eq!(seqs(&rest["s"]), all[received.len()..]);
 }
 both_backends!(a_stalled_client_gets_resync_and_stalls_nobody, a_stalled_client_gets_resync_and_stalls_nobody);
+
+/// A client that stops reading is disconnected once the server's frames have waited
+/// `TCP_USER_TIMEOUT_SECS` for its shut receive window, and resuming from the last entry it
+/// did read gets exactly the rest.
+async fn a_client_that_stops_reading_is_disconnected(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let app = TestApp::spawn_with(db, |c| c.tcp_user_timeout_secs = 1).await;
+    let mut slow = WsClient::connect_small_buffer(&app).await;
+    slow.subscribe("s", json!({"type": "all"}), None).await;
+    assert_eq!(slow.recv().await["type"], "caught-up");
+    let blocks = 10;
+    for height in 1..=blocks {
+        let p = synth::payload(vec![synth::block_with_transfers(height, 0, 0, EVENTS_PER_BLOCK)], vec![]);
+        assert_eq!(app.post_payload(&p).await.0, 200);
+    }
+    let all: Vec<i64> = app.all_events().await.iter().filter_map(|e| e["seq"].as_i64()).collect();
+    assert_eq!(all.len(), blocks as usize * EVENTS_PER_BLOCK);
+
+    // Well past the timeout (window probes back off from ~200 ms), the client reads again:
+    // what its own socket buffer held, then the reset of a connection the server dropped.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let (got, ending) = slow.read_to_end(Duration::from_secs(10)).await;
+    assert!(matches!(ending, Ending::Error(_)), "the server dropped the connection: {ending:?}");
+    let received = seqs(&got);
+    println!("stalled client read {} of {} entries, then {ending:?}", received.len(), all.len());
+    assert!(received.len() < all.len(), "frames were left undelivered");
+    assert_eq!(received[..], all[..received.len()], "what it got has no gap");
+
+    let last = received.last().copied().unwrap_or(0);
+    let mut again = WsClient::connect(&app).await;
+    again.subscribe("s", json!({"type": "all"}), Some(json!({"seq": last}))).await;
+    let rest = again.collect_until(|by| by.get("s").is_some_and(|m| m.iter().any(|x| x["type"] == "caught-up"))).await;
+    assert_eq!(seqs(&rest["s"]), all[received.len()..], "resuming gets exactly the rest");
+}
+both_backends!(a_client_that_stops_reading_is_disconnected, a_client_that_stops_reading_is_disconnected);

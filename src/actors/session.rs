@@ -28,10 +28,10 @@
 //!   never skips one.
 //! - `unsubscribe` is answered with `{"type":"unsubscribed","id":…}` (an extension), so a
 //!   client knows when no more frames of that id will come.
-//! - Limitation: a peer that stops reading while frames are pending freezes the actor, so
-//!   the heartbeat cannot close it (its timers are frozen too). Its memory stays bounded
-//!   (the outgoing bound ends its subscriptions); the TCP connection lives until the
-//!   kernel gives up on it.
+//! - A peer that stops reading while frames are pending freezes the actor, so the heartbeat
+//!   cannot close it (its timers are frozen too). Its memory stays bounded (the outgoing
+//!   bound ends its subscriptions), and the kernel drops the connection once the frames
+//!   have waited `TCP_USER_TIMEOUT_SECS` on its shut window (set on accept, `startup`).
 
 use super::catchup::{entry_filter, fork_rollbacks, read_page, Cursor};
 use super::messages::{Deliver, Delivery, Overflowed, SessionSink, Subscribe, Unsubscribe};

@@ -103,6 +103,21 @@ impl WsClient {
         by_sub
     }
 
+    /// Reads until the connection ends or `wait` passes: the messages, and how it ended.
+    pub async fn read_to_end(&mut self, wait: Duration) -> (Vec<Value>, Ending) {
+        let deadline = tokio::time::Instant::now() + wait;
+        let mut out = Vec::new();
+        loop {
+            match tokio::time::timeout_at(deadline, self.stream.next()).await {
+                Err(_) => return (out, Ending::StillOpen),
+                Ok(Some(Ok(Message::Text(t)))) => out.push(serde_json::from_str(t.as_str()).expect("server sends JSON")),
+                Ok(Some(Ok(Message::Close(_)))) | Ok(None) => return (out, Ending::Closed),
+                Ok(Some(Ok(_))) => continue,
+                Ok(Some(Err(e))) => return (out, Ending::Error(e.to_string())),
+            }
+        }
+    }
+
     /// Messages that arrive within `wait` (to check that nothing more comes).
     pub async fn drain(&mut self, wait: Duration) -> Vec<Value> {
         let mut out = Vec::new();
@@ -111,6 +126,17 @@ impl WsClient {
         }
         out
     }
+}
+
+/// How a connection read by [`WsClient::read_to_end`] ended.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Ending {
+    /// A close frame, or the stream ended cleanly.
+    Closed,
+    /// A transport error, such as a reset.
+    Error(String),
+    /// Nothing ended it within the wait.
+    StillOpen,
 }
 
 /// The `seq`s of `event`/`rollback` messages, in arrival order.

@@ -93,6 +93,56 @@ pub fn block_with_transfers(height: i64, fork: u32, parent_fork: u32, n: usize) 
     block(height, fork, parent_fork, txs)
 }
 
+/// A valid testnet standard principal for any number (its hash160 is `n`, big-endian):
+/// as many distinct principals as a benchmark wants.
+pub fn principal(n: usize) -> String {
+    let mut hash = [0u8; crate::chainhook::principal::HASH160_LEN];
+    hash[12..].copy_from_slice(&(n as u64).to_be_bytes());
+    // Version 26: testnet single-signature ("ST…"); any 20 bytes encode.
+    crate::chainhook::principal::encode_address(26, &hash).unwrap_or_else(|_| address(n).to_string())
+}
+
+/// An FTTransferEvent receipt event.
+pub fn ft_transfer(asset: &str, sender: &str, recipient: &str, amount: u64) -> Value {
+    json!({"type": "FTTransferEvent",
+           "data": {"asset_identifier": asset, "sender": sender, "recipient": recipient, "amount": amount.to_string()}})
+}
+
+/// An NFTMintEvent receipt event, in decoded form.
+pub fn nft_mint(asset_class: &str, recipient: &str, token: u64) -> Value {
+    json!({"type": "NFTMintEvent",
+           "data": {"asset_class_identifier": asset_class, "asset_identifier": token, "recipient": recipient}})
+}
+
+/// A block with `n` events shaped like a busy Time Banking chain, 10 per transaction: 60%
+/// STX transfers, 20% FT transfers, 10% NFT mints and 10% print events (exchange tuples) of
+/// [`CONTRACT`], among `principals` principals.
+pub fn block_mixed(height: i64, n: usize, principals: usize) -> Value {
+    let who = |k: usize| principal(k % principals.max(1));
+    let txs = (0..n.div_ceil(10))
+        .map(|t| {
+            let count = (n - t * 10).min(10);
+            let events = (0..count)
+                .map(|i| {
+                    let k = height as usize * 7_919 + t * 10 + i;
+                    let (from, to) = (who(k), who(k * 31 + 1));
+                    match i {
+                        0..=5 => stx_transfer(&from, &to, (k % 1_000 + 1) as u64),
+                        6 | 7 => ft_transfer(&format!("{CONTRACT}::hour"), &from, &to, 1_000),
+                        8 => nft_mint(&format!("{CONTRACT}::badge"), &to, k as u64),
+                        _ => print_event(
+                            CONTRACT,
+                            json!({"event": "exchange-created", "exchange-id": k % 10_000, "hours": k % 8, "provider": from}),
+                        ),
+                    }
+                })
+                .collect();
+            transaction(height, 0, t, &who(height as usize + t), Some(CONTRACT), events)
+        })
+        .collect();
+    block(height, 0, 0, txs)
+}
+
 /// A Chainhook payload: `rollback` blocks newest first, `apply` blocks oldest first.
 pub fn payload(apply: Vec<Value>, rollback: Vec<Value>) -> Value {
     json!({
@@ -120,6 +170,27 @@ mod tests {
         assert_eq!(block.events[24].event_index, 4);
         for n in 0..4 {
             assert!(is_principal(address(n)), "{} is a valid principal", address(n));
+        }
+        let (a, b) = (principal(0), principal(9_999));
+        assert!(is_principal(&a) && is_principal(&b) && a != b, "{a} {b}");
+    }
+
+    #[test]
+    fn mixed_blocks_parse_with_their_types_contracts_and_principals() {
+        use crate::model::EventType;
+        let body = payload(vec![block_mixed(3, 20, 100)], vec![]);
+        let parsed = parse_payload(body.to_string().as_bytes()).expect("mixed payload parses");
+        let events = &parsed.apply[0].events;
+        assert_eq!(events.len(), 20);
+        let count = |t: EventType| events.iter().filter(|e| e.event_type == t).count();
+        assert_eq!(
+            [count(EventType::StxTransferEvent), count(EventType::FtTransferEvent), count(EventType::NftMintEvent), count(EventType::PrintEvent)],
+            [12, 4, 2, 2]
+        );
+        for e in events {
+            // Every transaction calls the contract, so STX transfers carry its id too.
+            assert_eq!(e.contract_id.as_deref(), Some(CONTRACT), "{:?}", e.event_type);
+            assert!(!e.affected_addresses.is_empty(), "{:?} names its principals", e.event_type);
         }
     }
 }

@@ -34,6 +34,15 @@ pub struct BenchArgs {
     /// Events per block; one run per size, each on a fresh store.
     #[arg(long, value_delimiter = ',', default_value = "1,100,1000")]
     pub block_sizes: Vec<usize>,
+    /// Events of the synthetic blocks. `transfers`: STX transfers among 4 principals.
+    /// `mixed`: 60% STX transfers, 20% FT transfers, 10% NFT mints, 10% print events, all
+    /// in calls of one contract, among `--principals` principals (a busy dApp's shape: one
+    /// address-index entry per principal per event, spread over many principals).
+    #[arg(long, value_enum, default_value_t = Shape::Transfers)]
+    pub shape: Shape,
+    /// Distinct principals of `--shape mixed`.
+    #[arg(long, default_value_t = 10_000)]
+    pub principals: usize,
     /// Events ingested per run.
     #[arg(long, default_value_t = 200_000)]
     pub events: usize,
@@ -52,6 +61,13 @@ pub struct BenchArgs {
     pub json: bool,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Shape {
+    Transfers,
+    Mixed,
+}
+
 /// One run: one block size on one fresh store.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -59,6 +75,7 @@ pub struct BenchResult {
     pub backend: &'static str,
     /// `actors` (supervisor → writer) or `http` (webhook over loopback).
     pub mode: &'static str,
+    pub shape: Shape,
     pub block_size: usize,
     pub events: u64,
     pub payloads: u64,
@@ -76,8 +93,8 @@ pub async fn run(args: BenchArgs) -> super::anyhow_like::Result {
     }
     if !args.json {
         println!(
-            "{:<8} {:<6} {:>6} {:>9} {:>9} {:>8} {:>11} {:>11} {:>13}",
-            "backend", "mode", "block", "events", "payloads", "seconds", "events/s", "payloads/s", "parse ev/s"
+            "{:<8} {:<6} {:<9} {:>6} {:>9} {:>9} {:>8} {:>11} {:>11} {:>13}",
+            "backend", "mode", "shape", "block", "events", "payloads", "seconds", "events/s", "payloads/s", "parse ev/s"
         );
     }
     for &block_size in &args.block_sizes {
@@ -94,9 +111,10 @@ pub async fn run(args: BenchArgs) -> super::anyhow_like::Result {
             println!("{}", serde_json::to_string(&result)?);
         } else {
             println!(
-                "{:<8} {:<6} {:>6} {:>9} {:>9} {:>8.2} {:>11.0} {:>11.1} {:>13}",
+                "{:<8} {:<6} {:<9} {:>6} {:>9} {:>9} {:>8.2} {:>11.0} {:>11.1} {:>13}",
                 result.backend,
                 result.mode,
+                format!("{:?}", result.shape).to_lowercase(),
                 result.block_size,
                 result.events,
                 result.payloads,
@@ -111,10 +129,14 @@ pub async fn run(args: BenchArgs) -> super::anyhow_like::Result {
 }
 
 /// The JSON bodies of one run: `events` events in blocks of `block_size`, heights 1, 2, …
-fn bodies(events: usize, block_size: usize) -> impl Iterator<Item = (usize, String)> {
+fn bodies(events: usize, block_size: usize, shape: Shape, principals: usize) -> impl Iterator<Item = (usize, String)> {
     (0..events.div_ceil(block_size)).map(move |i| {
         let size = block_size.min(events - i * block_size);
-        let block = synth::block_with_transfers(i as i64 + 1, 0, 0, size);
+        let height = i as i64 + 1;
+        let block = match shape {
+            Shape::Transfers => synth::block_with_transfers(height, 0, 0, size),
+            Shape::Mixed => synth::block_mixed(height, size, principals),
+        };
         (size, synth::payload(vec![block], vec![]).to_string())
     })
 }
@@ -122,7 +144,7 @@ fn bodies(events: usize, block_size: usize) -> impl Iterator<Item = (usize, Stri
 async fn run_actors(args: &BenchArgs, block_size: usize, scratch: &Scratch) -> Result<BenchResult, Error> {
     let mut parse_time = Duration::ZERO;
     let mut payloads = Vec::new();
-    for (_, body) in bodies(args.events, block_size) {
+    for (_, body) in bodies(args.events, block_size, args.shape, args.principals) {
         let started = Instant::now();
         let payload = parse_payload(body.as_bytes())?;
         parse_time += started.elapsed();
@@ -149,11 +171,12 @@ async fn run_actors(args: &BenchArgs, block_size: usize, scratch: &Scratch) -> R
     if head != (stored + n_payloads) as i64 {
         return Err(format!("head seq {head}, expected {}", stored + n_payloads).into());
     }
-    Ok(result(scratch, "actors", block_size, stored, n_payloads, seconds, Some(parse_time.as_secs_f64())))
+    Ok(result(scratch, Run { mode: "actors", shape: args.shape, block_size }, stored, n_payloads, seconds, Some(parse_time.as_secs_f64())))
 }
 
 async fn run_http(args: &BenchArgs, block_size: usize, scratch: &Scratch) -> Result<BenchResult, Error> {
-    let bodies: Vec<String> = bodies(args.events, block_size).map(|(_, body)| body).collect();
+    let bodies: Vec<String> =
+        bodies(args.events, block_size, args.shape, args.principals).map(|(_, body)| body).collect();
     let secret = uuid::Uuid::new_v4().simple().to_string();
     let mut config = ServerConfig::new(&scratch.url);
     config.chainhook_webhook_secret = Some(secret.clone());
@@ -171,7 +194,7 @@ async fn run_http(args: &BenchArgs, block_size: usize, scratch: &Scratch) -> Res
     let _ = server.await;
     let stored = posted?;
     check(stored, args.events)?;
-    Ok(result(scratch, "http", block_size, stored, bodies.len() as u64, seconds, None))
+    Ok(result(scratch, Run { mode: "http", shape: args.shape, block_size }, stored, bodies.len() as u64, seconds, None))
 }
 
 fn check(stored: u64, expected: usize) -> Result<(), Error> {
@@ -181,10 +204,16 @@ fn check(stored: u64, expected: usize) -> Result<(), Error> {
     Ok(())
 }
 
+/// Which run a result belongs to.
+struct Run {
+    mode: &'static str,
+    shape: Shape,
+    block_size: usize,
+}
+
 fn result(
     scratch: &Scratch,
-    mode: &'static str,
-    block_size: usize,
+    Run { mode, shape, block_size }: Run,
     events: u64,
     payloads: u64,
     seconds: f64,
@@ -193,6 +222,7 @@ fn result(
     BenchResult {
         backend: scratch.backend(),
         mode,
+        shape,
         block_size,
         events,
         payloads,
@@ -315,7 +345,7 @@ mod tests {
 
     #[test]
     fn bodies_cover_every_event_once() {
-        let sizes: Vec<usize> = bodies(25, 10).map(|(n, _)| n).collect();
+        let sizes: Vec<usize> = bodies(25, 10, Shape::Transfers, 1).map(|(n, _)| n).collect();
         assert_eq!(sizes, vec![10, 10, 5]);
     }
 }

@@ -7,7 +7,8 @@
 //! gap-free order; on SQLite it begins `IMMEDIATE`, taking the write lock up front.
 
 use super::connect::{establish_pg, establish_sqlite, Backend, Inner, SqliteConn};
-use super::entry::{BodyAddresses, EntryKind, LogEntry};
+use super::entry::{BodyAddresses, LogEntry};
+use super::read::block_events;
 use super::plan::{self, BlockState, EventDetail, Snapshot};
 use super::rows::{BlockRow, LogRow};
 use super::schema::{blocks, log_entries};
@@ -267,14 +268,8 @@ async fn load_snapshot(conn: &mut WriteConn, payloads: &[Payload]) -> Result<Sna
     // The events of each canonical block: its event entries since its latest application.
     // Only blocks seen before (redeliveries, rollbacks) get here, never a new block.
     for (hash, b) in snapshot.blocks.iter().filter(|(_, b)| b.canonical) {
-        let rows: Vec<(i64, Option<i32>, Option<i32>)> = on_conn!(conn, |c| log_entries::table
-            .filter(log_entries::seq.between(b.applied_seq, b.last_seq))
-            .filter(log_entries::block_hash.eq(hash))
-            .filter(log_entries::kind.eq(EntryKind::Event as i16))
-            .select((log_entries::seq, log_entries::tx_index, log_entries::event_index))
-            .load(c)
-            .await)
-        .map_err(classify)?;
+        let rows: Vec<(i64, Option<i32>, Option<i32>)> =
+            on_conn!(conn, |c| block_events(hash, b.applied_seq, b.last_seq).load(c).await).map_err(classify)?;
         let events = snapshot.events.entry(hash.clone()).or_default();
         for (seq, tx_index, event_index) in rows {
             match (tx_index, event_index) {

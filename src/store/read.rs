@@ -207,20 +207,9 @@ impl Store {
                 .await?;
             let mut e: EventRows = Vec::new();
             for (hash, _, _, applied, last) in b.iter().filter(|b| b.2) {
-                e.extend(
-                    log_entries::table
-                        .filter(log_entries::seq.between(*applied, *last))
-                        .filter(log_entries::block_hash.eq(hash))
-                        .filter(log_entries::kind.eq(EntryKind::Event as i16))
-                        .select((
-                            log_entries::block_hash,
-                            log_entries::tx_index,
-                            log_entries::event_index,
-                            log_entries::seq,
-                        ))
-                        .load::<(String, Option<i32>, Option<i32>, i64)>(c)
-                        .await?,
-                );
+                let rows: Vec<(i64, Option<i32>, Option<i32>)> =
+                    block_events(hash, *applied, *last).load(c).await?;
+                e.extend(rows.into_iter().map(|(seq, t, ev)| (hash.clone(), t, ev, seq)));
             }
             (b, e)
         });
@@ -274,6 +263,18 @@ impl Store {
         }
         Ok(view)
     }
+}
+
+/// The event entries of block `hash` with `seq` in `applied..=last`, as (seq, tx_index,
+/// event_index): while the block is canonical, its canonical events (see `blocks.applied_seq`).
+#[diesel::dsl::auto_type(no_type_alias)]
+pub(crate) fn block_events<'a>(hash: &'a str, applied: i64, last: i64) -> _ {
+    let kind: i16 = EntryKind::Event as i16;
+    log_entries::table
+        .filter(log_entries::seq.between(applied, last))
+        .filter(log_entries::block_hash.eq(hash))
+        .filter(log_entries::kind.eq(kind))
+        .select((log_entries::seq, log_entries::tx_index, log_entries::event_index))
 }
 
 pub(crate) fn entry_from_row(r: LogRow) -> Result<LogEntry, StoreError> {

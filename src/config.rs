@@ -23,6 +23,10 @@ pub struct DatabaseArgs {
     /// SQLite: milliseconds a statement waits for a lock held by another process.
     #[arg(long, env = "SQLITE_BUSY_TIMEOUT_MS", default_value_t = 2_000)]
     pub sqlite_busy_timeout_ms: u64,
+    /// SQLite: mebibytes of WAL after which the writer makes the WAL start over (the WAL
+    /// file stays within about this plus one group commit).
+    #[arg(long, env = "SQLITE_WAL_LIMIT_MB", default_value_t = 64)]
+    pub sqlite_wal_limit_mb: u32,
 }
 
 impl DatabaseArgs {
@@ -32,6 +36,7 @@ impl DatabaseArgs {
             db_pool_size: 8,
             db_connect_timeout_ms: 3_000,
             sqlite_busy_timeout_ms: 2_000,
+            sqlite_wal_limit_mb: 64,
         }
     }
 
@@ -40,6 +45,7 @@ impl DatabaseArgs {
         config.pool_size = self.db_pool_size.max(1);
         config.connect_timeout = Duration::from_millis(self.db_connect_timeout_ms);
         config.sqlite_busy_timeout = Duration::from_millis(self.sqlite_busy_timeout_ms);
+        config.sqlite_wal_limit_bytes = u64::from(self.sqlite_wal_limit_mb.max(1)) << 20;
         Ok(config)
     }
 }

@@ -50,6 +50,13 @@ impl EventType {
         EventType::DataMapDeleteEvent,
     ];
 
+    /// The type's number in the log's `type_code` index column: its position in
+    /// [`EventType::ALL`] plus one. Stored, so fixed: new types take new numbers at the end.
+    pub fn code(self) -> i16 {
+        // ALL lists every variant once, so the search always succeeds.
+        EventType::ALL.iter().position(|t| *t == self).map_or(0, |i| i as i16 + 1)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             EventType::PrintEvent => "print_event",
@@ -257,6 +264,29 @@ pub struct RollbackObject {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The migration that introduced `type_code` filled it with a CASE over the type names;
+    /// both dialects' mapping must be the one the writer uses.
+    #[test]
+    fn type_codes_match_the_migration_backfill() {
+        for dialect in ["postgres", "sqlite"] {
+            let path = format!(
+                "{}/migrations/{dialect}/2026-11-25-000003_compact_keys/up.sql",
+                env!("CARGO_MANIFEST_DIR")
+            );
+            let sql = std::fs::read_to_string(&path).expect("migration file");
+            for t in EventType::ALL {
+                let arm = format!("WHEN '{}' THEN ", t.as_str());
+                let at = sql.find(&arm).unwrap_or_else(|| panic!("{dialect}: no arm for {t}"));
+                let number: String =
+                    sql[at + arm.len()..].chars().take_while(|c| c.is_ascii_digit()).collect();
+                assert_eq!(number, t.code().to_string(), "{dialect}: code of {t}");
+            }
+        }
+        let codes: std::collections::HashSet<i16> = EventType::ALL.iter().map(|t| t.code()).collect();
+        assert_eq!(codes.len(), EventType::ALL.len());
+        assert!(!codes.contains(&0));
+    }
 
     #[test]
     fn spliced_body_equals_the_encoded_event_object() {

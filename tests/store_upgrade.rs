@@ -1,6 +1,8 @@
-//! A store written before block event ranges (with the per-event `canonical_events` table)
-//! is upgraded at start-up: the canonical view it held is the one served afterwards, and
-//! redeliveries and rollbacks act on it as before.
+//! Stores written by earlier versions are upgraded at start-up:
+//! - before block event ranges (the per-event `canonical_events` table): the canonical view
+//!   it held is the one served afterwards, and redeliveries and rollbacks act on it as before;
+//! - before compact index keys (text keys in the address, contract and type indexes): every
+//!   filter finds what it found before, and new events of known principals join them.
 mod common;
 use common::{open_store, Backend, TestApp, TestDb};
 use diesel::connection::SimpleConnection;
@@ -8,9 +10,12 @@ use diesel::Connection;
 use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
 use timebank_realtime::synth::{address, block_hash, block_with_transfers, payload, tx_hash};
 
-/// The migrations a store had before the upgrade, as diesel records them.
-const OLD_MIGRATIONS: [(&str, &str); 2] =
-    [("20261124000001", "2026-11-24-000001_create_log"), ("20261125000001", "2026-11-25-000001_create_projections")];
+/// The migrations in order, as diesel records them; a store "before X" had those before X.
+const MIGRATIONS: [(&str, &str); 3] = [
+    ("20261124000001", "2026-11-24-000001_create_log"),
+    ("20261125000001", "2026-11-25-000001_create_projections"),
+    ("20261125000002", "2026-11-25-000002_block_event_ranges"),
+];
 
 async fn execute(db: &TestDb, sql: &str) {
     if db.is_postgres() {
@@ -23,14 +28,15 @@ async fn execute(db: &TestDb, sql: &str) {
     }
 }
 
-/// The old schema, from the repository's own migration files, marked as applied.
-async fn old_schema(db: &TestDb) {
+/// The schema of the first `applied` migrations, from the repository's own files, marked
+/// as applied.
+async fn old_schema(db: &TestDb, applied: usize) {
     let dialect = if db.is_postgres() { "postgres" } else { "sqlite" };
     let mut sql = String::from(
         "CREATE TABLE __diesel_schema_migrations (version VARCHAR(50) PRIMARY KEY NOT NULL, \
          run_on TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP);",
     );
-    for (version, dir) in OLD_MIGRATIONS {
+    for (version, dir) in &MIGRATIONS[..applied] {
         let path = format!("{}/migrations/{dialect}/{dir}/up.sql", env!("CARGO_MANIFEST_DIR"));
         sql.push_str(&std::fs::read_to_string(&path).expect("migration file"));
         sql.push_str(&format!("\nINSERT INTO __diesel_schema_migrations (version) VALUES ('{version}');\n"));
@@ -53,7 +59,7 @@ fn marker_row(seq: i64, kind: i16, hash: &str, height: i64) -> String {
 
 async fn upgraded_store_keeps_its_canonical_view(backend: Backend) {
     let db = TestDb::new(backend).await;
-    old_schema(&db).await;
+    old_schema(&db, 2).await;
     // Block 1 applied with two events; block 2 applied, rolled back, applied again with
     // one event; block 3 applied with none.
     let (a, b, c) = (block_hash(1, 0), block_hash(2, 0), block_hash(3, 0));
@@ -114,3 +120,65 @@ async fn upgraded_store_keeps_its_canonical_view(backend: Backend) {
     assert_eq!(view.events.len(), 2, "block 1's two events stay canonical");
 }
 both_backends!(upgraded_store_keeps_its_canonical_view, upgraded_store_keeps_its_canonical_view);
+
+/// `seq`s `/api/events` returns for a query string.
+async fn event_seqs(app: &TestApp, query: &str) -> Vec<i64> {
+    let (status, page) = app.get_json(&format!("/api/events?{query}")).await;
+    assert_eq!(status, 200, "{query}: {page}");
+    page["events"].as_array().expect("events").iter().filter_map(|e| e["seq"].as_i64()).collect()
+}
+
+async fn upgraded_store_keeps_its_filters(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    old_schema(&db, 3).await;
+    let (a0, a1, a2) = (address(0), address(1), address(2));
+    let contract = format!("{a0}.time-bank-core");
+    let hash = block_hash(1, 0);
+    let event = |seq: i64, ev: i32, event_type: &str, contract: Option<&str>, addresses: &[&str]| {
+        let listed: Vec<String> = addresses.iter().map(|a| format!("\"{a}\"")).collect();
+        format!(
+            "({seq}, 1, '{hash}', 1, '{}', 0, {ev}, '{event_type}', {}, NULL, \
+             '{{\"seq\":{seq},\"affectedAddresses\":[{}]}}', 0)",
+            tx_hash(1, 0, 0),
+            contract.map_or("NULL".to_string(), |c| format!("'{c}'")),
+            listed.join(",")
+        )
+    };
+    let rows = [
+        marker_row(1, 3, &hash, 1),
+        event(2, 0, "stx_transfer_event", None, &[a0, a1]),
+        event(3, 1, "ft_transfer_event", Some(&contract), &[a1, a2]),
+        event(4, 2, "print_event", Some(&contract), &[]),
+    ];
+    let canonical = if db.is_postgres() { "true" } else { "1" };
+    execute(
+        &db,
+        &format!(
+            "INSERT INTO log_entries (seq, kind, block_hash, block_height, tx_hash, tx_index, event_index, \
+             event_type, contract_id, rollback_of, body, committed_at) VALUES {};
+             INSERT INTO entry_addresses (address, seq) VALUES ('{a0}', 2), ('{a1}', 2), ('{a1}', 3), ('{a2}', 3);
+             INSERT INTO blocks (block_hash, block_height, parent_hash, canonical, last_seq, applied_seq) VALUES
+               ('{hash}', 1, NULL, {canonical}, 4, 1);",
+            rows.join(", ")
+        ),
+    )
+    .await;
+
+    let app = TestApp::spawn_with(db, |_| {}).await;
+    assert_eq!(event_seqs(&app, &format!("address={a1}")).await, vec![2, 3]);
+    assert_eq!(event_seqs(&app, &format!("contractId={contract}")).await, vec![3, 4]);
+    assert_eq!(event_seqs(&app, "eventType=ft_transfer_event").await, vec![3]);
+    assert_eq!(event_seqs(&app, &format!("address={a2}&contractId={contract}")).await, vec![3]);
+    assert_eq!(event_seqs(&app, &format!("address={}", address(3))).await, Vec::<i64>::new());
+
+    // Block 2: transfers a0 → a1 (seq 6) and a1 → a2 (seq 7). The writer finds the
+    // principals the upgrade numbered instead of numbering them again.
+    let (status, report) = app.post_payload(&payload(vec![block_with_transfers(2, 0, 0, 2)], vec![])).await;
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(report["events"], 2, "{report}");
+    assert_eq!(event_seqs(&app, &format!("address={a1}")).await, vec![2, 3, 6, 7]);
+    assert_eq!(event_seqs(&app, &format!("address={a2}")).await, vec![3, 7]);
+    assert_eq!(event_seqs(&app, "eventType=stx_transfer_event").await, vec![2, 6, 7]);
+    assert_eq!(event_seqs(&app, &format!("contractId={contract}")).await, vec![3, 4]);
+}
+both_backends!(upgraded_store_keeps_its_filters, upgraded_store_keeps_its_filters);

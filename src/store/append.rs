@@ -6,17 +6,18 @@
 //! advisory lock, so several server nodes appending to one database still produce one
 //! gap-free order; on SQLite it begins `IMMEDIATE`, taking the write lock up front.
 
+use super::checkpoint::Checkpointer;
 use super::connect::{establish_pg, establish_sqlite, Backend, Inner, SqliteConn};
 use super::entry::{BodyAddresses, LogEntry};
 use super::read::block_events;
 use super::plan::{self, BlockState, EventDetail, Snapshot};
-use super::rows::{BlockRow, LogRow};
-use super::schema::{blocks, log_entries};
+use super::rows::{AddressRow, BlockRow, LogRow, PrincipalRow};
+use super::schema::{blocks, log_entries, principals};
 use super::StoreError;
 use crate::model::Payload;
 use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
-use std::collections::HashSet;
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
 pub use super::plan::IngestReport;
@@ -25,14 +26,22 @@ pub use super::plan::IngestReport;
 pub const PG_APPEND_LOCK: i64 = 0x7469_6d65_6c6f; // "timelo"
 
 /// Rows per multi-row INSERT: below both backends' bind-parameter limits (PostgreSQL
-/// 65,535; SQLite 32,766) for the widest row (12 columns).
+/// 65,535; SQLite 32,766) for the widest row (14 columns).
 const INSERT_CHUNK: usize = 1_000;
 /// Page cache of the SQLite write connection (SQLite's default is 2 MiB). The address index
 /// takes one insert per principal per event, spread over as many leaf pages as there are
 /// busy principals; with the default cache a group re-reads most of them from the OS.
 const SQLITE_WRITER_CACHE_KIB: u32 = 64 * 1024;
+/// `work_mem` of the PostgreSQL write connection. `unnest` over the group's column arrays
+/// is a function scan, which materialises its rows: a group's bodies (up to
+/// `WRITER_MAX_BATCH_EVENTS` events of ~0.5–1 KiB) would spill past the 4 MB default to a
+/// temporary file and be read back.
+const PG_WRITER_WORK_MEM: &str = "64MB";
 /// Values per `IN (…)` list when loading state.
 const LOOKUP_CHUNK: usize = 1_000;
+/// Principal and contract numbers the writer remembers. Past this many it forgets them
+/// all and looks up again, a query per group for the names it has not seen since.
+const NAME_CACHE: usize = 262_144;
 
 /// The result of one committed group.
 #[derive(Debug)]
@@ -66,11 +75,16 @@ macro_rules! on_conn {
 pub struct LogWriter {
     inner: Arc<Inner>,
     conn: Option<WriteConn>,
+    /// Committed `principals` rows: name → number. Numbers are never changed, so an entry
+    /// stays true; only rows of committed transactions get here.
+    names: HashMap<String, i64>,
+    /// SQLite: copies committed pages back into the database file off the commit path.
+    checkpointer: Option<Checkpointer>,
 }
 
 impl LogWriter {
     pub(crate) async fn open(inner: Arc<Inner>) -> Result<LogWriter, StoreError> {
-        let mut writer = LogWriter { inner, conn: None };
+        let mut writer = LogWriter { inner, conn: None, names: HashMap::new(), checkpointer: None };
         writer.connect().await?;
         Ok(writer)
     }
@@ -89,9 +103,12 @@ impl LogWriter {
                         super::DatabaseUrl::Sqlite(_) => unreachable!("backend matches url"),
                     };
                     let fut = establish_pg(handle, url);
-                    let conn = tokio::time::timeout(self.inner.config.connect_timeout, fut)
+                    let mut conn = tokio::time::timeout(self.inner.config.connect_timeout, fut)
                         .await
                         .map_err(|_| StoreError::Unavailable("connect timed out".into()))?
+                        .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+                    conn.batch_execute(&format!("SET work_mem = '{PG_WRITER_WORK_MEM}'"))
+                        .await
                         .map_err(|e| StoreError::Unavailable(e.to_string()))?;
                     WriteConn::Pg(Box::new(conn))
                 }
@@ -100,12 +117,28 @@ impl LogWriter {
                         .inner
                         .sqlite_path()
                         .ok_or_else(|| StoreError::Config("SQLite path is not UTF-8".into()))?;
-                    let mut conn = establish_sqlite(path, self.inner.config.sqlite_busy_timeout)
+                    let mut conn = establish_sqlite(path.clone(), self.inner.config.sqlite_busy_timeout)
                         .await
                         .map_err(|e| StoreError::Unavailable(e.to_string()))?;
-                    conn.batch_execute(&format!("PRAGMA cache_size = -{SQLITE_WRITER_CACHE_KIB}"))
-                        .await
-                        .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+                    // Checkpoints run beside the writer (super::checkpoint); when the WAL
+                    // starts over, a file that grew past the limit is cut back to it.
+                    conn.batch_execute(&format!(
+                        "PRAGMA cache_size = -{SQLITE_WRITER_CACHE_KIB}; PRAGMA wal_autocheckpoint = 0; \
+                         PRAGMA journal_size_limit = {};",
+                        self.inner.config.sqlite_wal_limit_bytes
+                    ))
+                    .await
+                    .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+                    if self.checkpointer.is_none() {
+                        self.checkpointer = Some(
+                            Checkpointer::start(
+                                &path,
+                                self.inner.config.sqlite_busy_timeout,
+                                self.inner.config.sqlite_wal_limit_bytes,
+                            )
+                                .map_err(StoreError::Unavailable)?,
+                        );
+                    }
                     WriteConn::Sqlite(conn)
                 }
             };
@@ -119,7 +152,10 @@ impl LogWriter {
     /// Appends a group of payloads atomically: all of them or none.
     pub async fn append(&mut self, payloads: Vec<Payload>) -> Result<Appended, StoreError> {
         let mut phases = Phases::start(payloads.len());
-        let conn = self.connect().await?;
+        self.connect().await?;
+        let Some(conn) = self.conn.as_mut() else {
+            return Err(StoreError::Unavailable("no write connection".into()));
+        };
         let begin = match conn {
             WriteConn::Pg(_) => format!("BEGIN; SELECT pg_advisory_xact_lock({PG_APPEND_LOCK});"),
             WriteConn::Sqlite(_) => "BEGIN IMMEDIATE".to_string(),
@@ -129,11 +165,21 @@ impl LogWriter {
             return Err(classify(e));
         }
         phases.lap(Phase::Begin);
-        match append_in_transaction(conn, payloads, &mut phases).await {
-            Ok(appended) => match on_conn!(conn, |c| c.batch_execute("COMMIT").await) {
+        match append_in_transaction(conn, &self.names, payloads, &mut phases).await {
+            Ok((appended, numbered)) => match on_conn!(conn, |c| c.batch_execute("COMMIT").await) {
                 Ok(()) => {
                     phases.lap(Phase::Commit);
                     phases.log(appended.entries.len());
+                    if self.names.len() + numbered.len() > NAME_CACHE {
+                        self.names.clear();
+                    }
+                    self.names.extend(numbered);
+                    if let Some(checkpointer) = &self.checkpointer {
+                        checkpointer.committed(committed_bytes(&appended.entries));
+                        if checkpointer.restart_due() && restart_wal(conn).await {
+                            checkpointer.restarted();
+                        }
+                    }
                     Ok(appended)
                 }
                 Err(e) => {
@@ -151,6 +197,26 @@ impl LogWriter {
             }
         }
     }
+}
+
+/// Makes the SQLite WAL start over (see [`super::checkpoint`]), between transactions.
+/// False when it could not (a reader still on old frames past the busy timeout, or an
+/// error): the next commit tries again.
+async fn restart_wal(conn: &mut WriteConn) -> bool {
+    let WriteConn::Sqlite(c) = conn else { return false };
+    match c.spawn_blocking(|c| Ok(super::checkpoint::checkpoint(c, "RESTART"))).await {
+        Ok(Ok(r)) => r.busy == 0,
+        Ok(Err(e)) | Err(e) => {
+            tracing::warn!(error = %e, "WAL restart checkpoint failed");
+            false
+        }
+    }
+}
+
+/// About what a group's commit adds to the WAL: the bodies, plus rows' other columns and
+/// index entries.
+fn committed_bytes(entries: &[LogEntry]) -> u64 {
+    entries.iter().map(|e| e.body.len() as u64 + 256).sum()
 }
 
 #[derive(Clone, Copy)]
@@ -198,11 +264,14 @@ fn classify(e: diesel::result::Error) -> StoreError {
     }
 }
 
+/// Appends inside the open transaction. Also returns the principal numbers this group
+/// looked up or made, for the cache once the transaction commits.
 async fn append_in_transaction(
     conn: &mut WriteConn,
+    known: &HashMap<String, i64>,
     payloads: Vec<Payload>,
     phases: &mut Phases,
-) -> Result<Appended, StoreError> {
+) -> Result<(Appended, HashMap<String, i64>), StoreError> {
     let head: Option<i64> = on_conn!(conn, |c| log_entries::table
         .select(diesel::dsl::max(log_entries::seq))
         .first(c)
@@ -214,20 +283,91 @@ async fn append_in_transaction(
     let plan = plan::plan(head.unwrap_or(0), snapshot, payloads, committed_at)?;
     phases.lap(Phase::Plan);
 
-    let plan::Plan { mut writes, reports, entries, head } = plan;
+    let plan::Plan { writes, reports, entries, head } = plan;
+    let (numbered, new_principals) = number_names(conn, known, &writes).await?;
+    let number = |name: &str| {
+        known.get(name).or_else(|| numbered.get(name)).copied().ok_or_else(|| {
+            StoreError::Corrupt(format!("principal {name} has no number"))
+        })
+    };
+    let plan::Writes { mut rows, addresses, block_upserts } = writes;
+    for row in &mut rows {
+        if let Some(contract) = &row.contract_id {
+            row.contract_key = Some(number(contract)?);
+        }
+    }
+    let mut address_rows = addresses
+        .iter()
+        .map(|(name, seq)| Ok(AddressRow { principal: number(name)?, seq: *seq }))
+        .collect::<Result<Vec<_>, StoreError>>()?;
     // In key order, consecutive inserts into the address index land on the same or the
     // next leaf page instead of one page per principal at random.
-    writes.addresses.sort_unstable_by(|a, b| (&a.address, a.seq).cmp(&(&b.address, b.seq)));
+    address_rows.sort_unstable_by_key(|a| (a.principal, a.seq));
+    let rows = Rows { principals: new_principals, log: rows, addresses: address_rows, blocks: block_upserts };
     match conn {
-        WriteConn::Pg(c) => pg_write::write(c, writes).await?,
+        WriteConn::Pg(c) => pg_write::write(c, rows).await?,
         // diesel's multi-row INSERT on SQLite exists only on the sync connection.
         WriteConn::Sqlite(c) => c
-            .spawn_blocking(move |c| Ok(sync_write::write(c, writes)))
+            .spawn_blocking(move |c| Ok(sync_write::write(c, rows)))
             .await
             .map_err(classify)??,
     }
     phases.lap(Phase::Write);
-    Ok(Appended { reports, entries, head_seq: head })
+    Ok((Appended { reports, entries, head_seq: head }, numbered))
+}
+
+/// Every row one group commit inserts, keys numbered.
+struct Rows {
+    principals: Vec<PrincipalRow>,
+    log: Vec<LogRow>,
+    addresses: Vec<AddressRow>,
+    blocks: Vec<BlockRow>,
+}
+
+/// Numbers every principal and contract id of `writes` that `known` lacks: the ones
+/// `principals` holds already, and the next free numbers for new ones (in name order).
+/// Inside the append transaction, which serialises appends, so numbers stay unique.
+async fn number_names(
+    conn: &mut WriteConn,
+    known: &HashMap<String, i64>,
+    writes: &plan::Writes,
+) -> Result<(HashMap<String, i64>, Vec<PrincipalRow>), StoreError> {
+    let missing: BTreeSet<&str> = writes
+        .rows
+        .iter()
+        .filter_map(|r| r.contract_id.as_deref())
+        .chain(writes.addresses.iter().map(|(name, _)| name.as_str()))
+        .filter(|name| !known.contains_key(*name))
+        .collect();
+    let mut numbered = HashMap::new();
+    if missing.is_empty() {
+        return Ok((numbered, Vec::new()));
+    }
+    let missing: Vec<&str> = missing.into_iter().collect();
+    for chunk in missing.chunks(LOOKUP_CHUNK) {
+        let found: Vec<(i64, String)> = on_conn!(conn, |c| principals::table
+            .filter(principals::name.eq_any(chunk))
+            .select((principals::id, principals::name))
+            .load(c)
+            .await)
+        .map_err(classify)?;
+        numbered.extend(found.into_iter().map(|(id, name)| (name, id)));
+    }
+    let mut new = Vec::new();
+    if numbered.len() < missing.len() {
+        let max: Option<i64> =
+            on_conn!(conn, |c| principals::table.select(diesel::dsl::max(principals::id)).first(c).await)
+                .map_err(classify)?;
+        let mut next = max.unwrap_or(0);
+        for name in missing {
+            if !numbered.contains_key(name) {
+                next += 1;
+                numbered.insert(name.to_string(), next);
+                new.push(PrincipalRow { id: next, name: name.to_string() });
+            }
+        }
+    }
+    Ok((numbered, new))
 }
 
 async fn load_snapshot(conn: &mut WriteConn, payloads: &[Payload]) -> Result<Snapshot, StoreError> {
@@ -320,8 +460,7 @@ async fn load_snapshot(conn: &mut WriteConn, payloads: &[Payload]) -> Result<Sna
 /// `unnest`. The statement text stays the same whatever the row count, so it is parsed and
 /// planned once, where a 1,000-row VALUES list is a new 12,000-parameter statement per chunk.
 mod pg_write {
-    use super::{classify, LOOKUP_CHUNK};
-    use crate::store::plan::Writes;
+    use super::{classify, Rows, LOOKUP_CHUNK};
     use crate::store::schema::blocks;
     use crate::store::StoreError;
     use diesel::sql_types::{Array, BigInt, Integer, Nullable, SmallInt, Text};
@@ -329,14 +468,30 @@ mod pg_write {
     use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
     const INSERT_LOG: &str = "INSERT INTO log_entries (seq, kind, block_hash, block_height, tx_hash, \
-        tx_index, event_index, event_type, contract_id, rollback_of, body, committed_at) \
-        SELECT u.*, $12 FROM unnest($1::int8[], $2::int2[], $3::text[], $4::int8[], $5::text[], \
-        $6::int4[], $7::int4[], $8::text[], $9::text[], $10::int8[], $11::text[]) AS u";
+        tx_index, event_index, event_type, contract_id, rollback_of, body, committed_at, type_code, \
+        contract_key) \
+        SELECT u.seq, u.kind, u.block_hash, u.block_height, u.tx_hash, u.tx_index, u.event_index, \
+        u.event_type, u.contract_id, u.rollback_of, u.body, $12, u.type_code, u.contract_key \
+        FROM unnest($1::int8[], $2::int2[], $3::text[], $4::int8[], $5::text[], $6::int4[], \
+        $7::int4[], $8::text[], $9::text[], $10::int8[], $11::text[], $13::int2[], $14::int8[]) \
+        AS u(seq, kind, block_hash, block_height, tx_hash, tx_index, event_index, event_type, \
+        contract_id, rollback_of, body, type_code, contract_key)";
     const INSERT_ADDRESSES: &str =
-        "INSERT INTO entry_addresses (address, seq) SELECT * FROM unnest($1::text[], $2::int8[])";
+        "INSERT INTO address_entries (principal, seq) SELECT * FROM unnest($1::int8[], $2::int8[])";
+    const INSERT_PRINCIPALS: &str =
+        "INSERT INTO principals (id, name) SELECT * FROM unnest($1::int8[], $2::text[])";
 
-    pub(super) async fn write(c: &mut AsyncPgConnection, w: Writes) -> Result<(), StoreError> {
-        let Writes { rows, addresses, block_upserts } = w;
+    pub(super) async fn write(c: &mut AsyncPgConnection, w: Rows) -> Result<(), StoreError> {
+        let Rows { principals, log: rows, addresses, blocks: block_upserts } = w;
+        if !principals.is_empty() {
+            let (id, name): (Vec<i64>, Vec<String>) = principals.into_iter().map(|p| (p.id, p.name)).unzip();
+            diesel::sql_query(INSERT_PRINCIPALS)
+                .bind::<Array<BigInt>, _>(id)
+                .bind::<Array<Text>, _>(name)
+                .execute(c)
+                .await
+                .map_err(classify)?;
+        }
         if let Some(first) = <[_]>::first(&rows) {
             let committed_at = first.committed_at;
             let n = rows.len();
@@ -346,6 +501,7 @@ mod pg_write {
                 (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
             let (mut contract_id, mut rollback_of, mut body) =
                 (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
+            let (mut type_code, mut contract_key) = (Vec::with_capacity(n), Vec::with_capacity(n));
             for r in rows {
                 // One group, one commit time (set by the planner for every row).
                 debug_assert_eq!(r.committed_at, committed_at);
@@ -360,6 +516,8 @@ mod pg_write {
                 contract_id.push(r.contract_id);
                 rollback_of.push(r.rollback_of);
                 body.push(r.body);
+                type_code.push(r.type_code);
+                contract_key.push(r.contract_key);
             }
             diesel::sql_query(INSERT_LOG)
                 .bind::<Array<BigInt>, _>(seq)
@@ -374,14 +532,16 @@ mod pg_write {
                 .bind::<Array<Nullable<BigInt>>, _>(rollback_of)
                 .bind::<Array<Text>, _>(body)
                 .bind::<BigInt, _>(committed_at)
+                .bind::<Array<Nullable<SmallInt>>, _>(type_code)
+                .bind::<Array<Nullable<BigInt>>, _>(contract_key)
                 .execute(c)
                 .await
                 .map_err(classify)?;
         }
         if !addresses.is_empty() {
-            let (address, seq): (Vec<String>, Vec<i64>) = addresses.into_iter().map(|a| (a.address, a.seq)).unzip();
+            let (principal, seq): (Vec<i64>, Vec<i64>) = addresses.into_iter().map(|a| (a.principal, a.seq)).unzip();
             diesel::sql_query(INSERT_ADDRESSES)
-                .bind::<Array<Text>, _>(address)
+                .bind::<Array<BigInt>, _>(principal)
                 .bind::<Array<BigInt>, _>(seq)
                 .execute(c)
                 .await
@@ -403,21 +563,23 @@ mod pg_write {
 /// SQLite: multi-row INSERTs of [`INSERT_CHUNK`] rows. diesel's multi-row INSERT on SQLite
 /// exists only on the sync connection, so this runs on its blocking thread.
 mod sync_write {
-    use super::{classify, INSERT_CHUNK, LOOKUP_CHUNK};
-    use crate::store::plan::Writes;
-    use crate::store::schema::{blocks, entry_addresses, log_entries};
+    use super::{classify, Rows, INSERT_CHUNK, LOOKUP_CHUNK};
+    use crate::store::schema::{address_entries, blocks, log_entries, principals};
     use crate::store::StoreError;
     use diesel::{ExpressionMethods, QueryDsl, RunQueryDsl, SqliteConnection};
 
-    pub(super) fn write(c: &mut SqliteConnection, w: Writes) -> Result<(), StoreError> {
-        for chunk in w.rows.chunks(INSERT_CHUNK) {
+    pub(super) fn write(c: &mut SqliteConnection, w: Rows) -> Result<(), StoreError> {
+        for chunk in w.principals.chunks(INSERT_CHUNK) {
+            diesel::insert_into(principals::table).values(chunk).execute(c).map_err(classify)?;
+        }
+        for chunk in w.log.chunks(INSERT_CHUNK) {
             diesel::insert_into(log_entries::table).values(chunk).execute(c).map_err(classify)?;
         }
         for chunk in w.addresses.chunks(INSERT_CHUNK) {
-            diesel::insert_into(entry_addresses::table).values(chunk).execute(c).map_err(classify)?;
+            diesel::insert_into(address_entries::table).values(chunk).execute(c).map_err(classify)?;
         }
         // Replace rather than upsert: diesel's multi-row upsert has no SQLite form.
-        for chunk in w.block_upserts.chunks(LOOKUP_CHUNK) {
+        for chunk in w.blocks.chunks(LOOKUP_CHUNK) {
             let hashes: Vec<&str> = chunk.iter().map(|b| b.block_hash.as_str()).collect();
             diesel::delete(blocks::table.filter(blocks::block_hash.eq_any(hashes))).execute(c).map_err(classify)?;
             diesel::insert_into(blocks::table).values(chunk).execute(c).map_err(classify)?;

@@ -82,6 +82,8 @@ pub struct StoreConfig {
     pub connect_timeout: Duration,
     /// SQLite only: how long a statement waits for a lock held by another connection.
     pub sqlite_busy_timeout: Duration,
+    /// SQLite only: WAL size past which the writer makes the WAL start over.
+    pub sqlite_wal_limit_bytes: u64,
 }
 
 impl StoreConfig {
@@ -91,12 +93,14 @@ impl StoreConfig {
             pool_size: DEFAULT_POOL_SIZE,
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             sqlite_busy_timeout: DEFAULT_SQLITE_BUSY_TIMEOUT,
+            sqlite_wal_limit_bytes: DEFAULT_SQLITE_WAL_LIMIT_BYTES,
         }
     }
 }
 
 /// Read connections: enough for the HTTP workers and catch-up readers of 2 cores.
 pub const DEFAULT_POOL_SIZE: u32 = 8;
+pub const DEFAULT_SQLITE_WAL_LIMIT_BYTES: u64 = 64 << 20;
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 pub const DEFAULT_SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(2);
 

@@ -1,13 +1,13 @@
 //! History reads for WebSocket catch-up: delivered entries (events and rollbacks) matching
 //! a filter, in `seq` order, in pages bounded above by the topic's handover `seq`.
 //!
-//! Every query is keyset-paged by `seq` and served by an index: `(contract_id, seq)`,
-//! `(event_type, seq)`, `entry_addresses (address, seq)`, `(block_height, seq)`.
+//! Every query is keyset-paged by `seq` and served by an index: `(contract_key, seq)`,
+//! `(type_code, seq)`, `address_entries (principal, seq)`, `(block_height, seq)`.
 
 use super::entry::{EntryKind, LogEntry};
-use super::read::{entry_from_row, MAX_PAGE};
+use super::read::{entry_from_row, principal_number, MAX_PAGE};
 use super::rows::LogRow;
-use super::schema::{blocks, entry_addresses, log_entries};
+use super::schema::{address_entries, blocks, log_entries};
 use super::{with_conn, Store, StoreError};
 use crate::model::EventType;
 use diesel::prelude::*;
@@ -161,10 +161,10 @@ impl Store {
                 .select(LogRow::as_select())
                 .into_boxed();
             if let Some(contract) = &r.filter.contract_id {
-                query = query.filter(log_entries::contract_id.eq(contract));
+                query = query.filter(log_entries::contract_key.eq(principal_number(contract)));
             }
             if let Some(t) = r.filter.event_type {
-                query = query.filter(log_entries::event_type.eq(t.as_str()));
+                query = query.filter(log_entries::type_code.eq(t.code()));
             }
             if let Some(h) = r.above_height {
                 query = query.filter(log_entries::block_height.gt(h));
@@ -175,11 +175,11 @@ impl Store {
             if let Some(address) = &r.filter.address {
                 query = query.filter(
                     log_entries::seq.eq_any(
-                        entry_addresses::table
-                            .filter(entry_addresses::address.eq(address))
-                            .filter(entry_addresses::seq.gt(r.after))
-                            .filter(entry_addresses::seq.le(r.upto))
-                            .select(entry_addresses::seq),
+                        address_entries::table
+                            .filter(address_entries::principal.nullable().eq(principal_number(address)))
+                            .filter(address_entries::seq.gt(r.after))
+                            .filter(address_entries::seq.le(r.upto))
+                            .select(address_entries::seq),
                     ),
                 );
             }

@@ -7,6 +7,7 @@
 //! - Nothing here knows about actors or HTTP.
 
 pub mod append;
+mod checkpoint;
 pub(crate) mod connect;
 pub mod entry;
 pub mod history;

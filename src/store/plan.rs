@@ -6,7 +6,7 @@
 //! undo. The same walk over the same state always yields the same rows.
 
 use super::entry::{EntryKind, LogEntry};
-use super::rows::{AddressRow, BlockRow, LogRow};
+use super::rows::{BlockRow, LogRow};
 use super::StoreError;
 use crate::model::{event_body, EventObject, EventType, Payload, RollbackObject};
 use serde::Serialize;
@@ -70,8 +70,10 @@ pub(crate) struct Plan {
 /// The rows of a plan, in the order they are written.
 #[derive(Debug, Default)]
 pub(crate) struct Writes {
+    /// `contract_key` is left unset: the writer numbers contract ids ([`super::append`]).
     pub rows: Vec<LogRow>,
-    pub addresses: Vec<AddressRow>,
+    /// (principal, seq): one per principal an entry touches; the writer numbers principals.
+    pub addresses: Vec<(String, i64)>,
     pub block_upserts: Vec<BlockRow>,
 }
 
@@ -219,6 +221,8 @@ impl Planner {
                         rollback_of: None,
                         body,
                         committed_at: self.committed_at,
+                        type_code: Some(ev.event_type.code()),
+                        contract_key: None,
                     },
                     ev.event_type,
                     ev.affected_addresses,
@@ -275,6 +279,8 @@ impl Planner {
                     rollback_of: Some(original),
                     body,
                     committed_at: self.committed_at,
+                    type_code: Some(obj.event_type.code()),
+                    contract_key: None,
                 },
                 obj.event_type,
                 obj.affected_addresses,
@@ -315,6 +321,8 @@ impl Planner {
             rollback_of: None,
             body,
             committed_at: self.committed_at,
+            type_code: None,
+            contract_key: None,
         });
     }
 
@@ -323,7 +331,7 @@ impl Planner {
         let mut seen = HashSet::new();
         addresses.retain(|a| seen.insert(a.clone()));
         for a in &addresses {
-            self.plan.writes.addresses.push(AddressRow { address: a.clone(), seq: row.seq });
+            self.plan.writes.addresses.push((a.clone(), row.seq));
         }
         self.plan.entries.push(LogEntry {
             seq: row.seq,

@@ -3,7 +3,7 @@
 
 use super::entry::{BodyAddresses, EntryKind, LogEntry};
 use super::rows::LogRow;
-use super::schema::{blocks, entry_addresses, log_entries};
+use super::schema::{address_entries, blocks, log_entries, principals};
 use super::{with_conn, Store, StoreError};
 use crate::model::EventType;
 use diesel::prelude::*;
@@ -114,10 +114,10 @@ impl Store {
                 .limit(limit)
                 .into_boxed();
             if let Some(contract) = &q.contract_id {
-                query = query.filter(log_entries::contract_id.eq(contract));
+                query = query.filter(log_entries::contract_key.eq(principal_number(contract)));
             }
             if let Some(t) = q.event_type {
-                query = query.filter(log_entries::event_type.eq(t.as_str()));
+                query = query.filter(log_entries::type_code.eq(t.code()));
             }
             if let Some(h) = q.from_block_height {
                 query = query.filter(log_entries::block_height.ge(h));
@@ -125,10 +125,10 @@ impl Store {
             if let Some(address) = &q.address {
                 query = query.filter(
                     log_entries::seq.eq_any(
-                        entry_addresses::table
-                            .filter(entry_addresses::address.eq(address))
-                            .filter(entry_addresses::seq.gt(q.after_seq))
-                            .select(entry_addresses::seq),
+                        address_entries::table
+                            .filter(address_entries::principal.nullable().eq(principal_number(address)))
+                            .filter(address_entries::seq.gt(q.after_seq))
+                            .select(address_entries::seq),
                     ),
                 );
             }
@@ -275,6 +275,13 @@ pub(crate) fn block_events<'a>(hash: &'a str, applied: i64, last: i64) -> _ {
         .filter(log_entries::block_hash.eq(hash))
         .filter(log_entries::kind.eq(kind))
         .select((log_entries::seq, log_entries::tx_index, log_entries::event_index))
+}
+
+/// The number of principal or contract id `name` in `principals`, as a scalar subquery:
+/// NULL, which matches nothing, for a name the log never mentioned.
+#[diesel::dsl::auto_type(no_type_alias)]
+pub(crate) fn principal_number<'a>(name: &'a str) -> _ {
+    principals::table.filter(principals::name.eq(name)).select(principals::id).single_value()
 }
 
 pub(crate) fn entry_from_row(r: LogRow) -> Result<LogEntry, StoreError> {

@@ -1,6 +1,6 @@
 //! Row structs of the log's tables.
 
-use super::schema::{blocks, entry_addresses, log_entries};
+use super::schema::{address_entries, blocks, log_entries, principals};
 use diesel::prelude::*;
 
 #[derive(Debug, Clone, Insertable, Queryable, Selectable)]
@@ -18,13 +18,24 @@ pub(crate) struct LogRow {
     pub rollback_of: Option<i64>,
     pub body: String,
     pub committed_at: i64,
+    /// [`crate::model::EventType::code`] of `event_type`: the type index's key.
+    pub type_code: Option<i16>,
+    /// The number of `contract_id` in `principals`: the contract index's key.
+    pub contract_key: Option<i64>,
 }
 
 #[derive(Debug, Clone, Insertable)]
-#[diesel(table_name = entry_addresses, treat_none_as_default_value = false)]
+#[diesel(table_name = address_entries, treat_none_as_default_value = false)]
 pub(crate) struct AddressRow {
-    pub address: String,
+    pub principal: i64,
     pub seq: i64,
+}
+
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = principals, treat_none_as_default_value = false)]
+pub(crate) struct PrincipalRow {
+    pub id: i64,
+    pub name: String,
 }
 
 #[derive(Debug, Clone, Insertable, Queryable, Selectable)]

@@ -15,12 +15,21 @@ diesel::table! {
         rollback_of -> Nullable<BigInt>,
         body -> Text,
         committed_at -> BigInt,
+        type_code -> Nullable<SmallInt>,
+        contract_key -> Nullable<BigInt>,
     }
 }
 
 diesel::table! {
-    entry_addresses (address, seq) {
-        address -> Text,
+    principals (id) {
+        id -> BigInt,
+        name -> Text,
+    }
+}
+
+diesel::table! {
+    address_entries (principal, seq) {
+        principal -> BigInt,
         seq -> BigInt,
     }
 }
@@ -36,5 +45,5 @@ diesel::table! {
     }
 }
 
-diesel::joinable!(entry_addresses -> log_entries (seq));
-diesel::allow_tables_to_appear_in_same_query!(log_entries, entry_addresses, blocks);
+diesel::joinable!(address_entries -> log_entries (seq));
+diesel::allow_tables_to_appear_in_same_query!(log_entries, address_entries, principals, blocks);

@@ -1,0 +1,141 @@
+//! SQLite checkpoints on a thread of their own.
+//!
+//! In WAL mode a commit appends the transaction's pages to the WAL and syncs it; the
+//! checkpoint copies them back into the database file. Left to SQLite, the checkpoint runs
+//! inside the COMMIT that crosses 1,000 WAL pages, on the writer's thread, so the writer
+//! waits for it (a third of a large group's time). Here the write connection never
+//! checkpoints (`wal_autocheckpoint = 0`); it reports how much it committed, and this
+//! thread, with its own connection, copies pages back while the writer builds the next
+//! group: a PASSIVE checkpoint once [`CHECKPOINT_AFTER_BYTES`] have been committed since
+//! the last one (or a second after the last commit).
+//!
+//! A PASSIVE checkpoint never blocks the writer, but SQLite only rewinds the WAL when a
+//! write transaction starts with every frame copied back, which a writer that never
+//! pauses does not give it: the WAL would grow for as long as ingestion goes on. Once the
+//! WAL holds `SQLITE_WAL_LIMIT_MB` of frames, the writer, between two transactions, runs a
+//! RESTART checkpoint itself ([`Checkpointer::restart_due`]): it copies what the thread
+//! has not (about the last group), and the next transaction starts the WAL over. The WAL
+//! stays within about that limit (64 MiB by default) plus one group.
+
+use diesel::connection::SimpleConnection;
+use diesel::sql_types::Integer;
+use diesel::{Connection, QueryableByName, RunQueryDsl, SqliteConnection};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{self, RecvTimeoutError, SyncSender};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Committed bytes (estimated from the entries) that wake the checkpointer. SQLite's own
+/// default is 1,000 pages, about as much.
+pub(crate) const CHECKPOINT_AFTER_BYTES: u64 = 4 << 20;
+/// How long committed pages may wait for a checkpoint when commits stop coming.
+const IDLE_CHECKPOINT: Duration = Duration::from_secs(1);
+
+#[derive(QueryableByName)]
+pub(crate) struct CheckpointResult {
+    #[diesel(sql_type = Integer)]
+    pub busy: i32,
+    /// Frames in the WAL.
+    #[diesel(sql_type = Integer)]
+    log: i32,
+    /// Frames copied back into the database file.
+    #[diesel(sql_type = Integer)]
+    checkpointed: i32,
+}
+
+#[derive(QueryableByName)]
+struct PageSize {
+    #[diesel(sql_type = Integer)]
+    page_size: i32,
+}
+
+/// The writer's handle: dropping it stops the thread.
+pub(crate) struct Checkpointer {
+    pending: Arc<AtomicU64>,
+    wake: SyncSender<()>,
+    /// Set by the thread when the WAL has grown past its limit.
+    restart: Arc<AtomicBool>,
+    /// Committed bytes that wake the thread: [`CHECKPOINT_AFTER_BYTES`], or half the WAL
+    /// limit when that is smaller.
+    wake_after: u64,
+}
+
+impl Checkpointer {
+    /// Opens the checkpoint connection and starts the thread. `wal_limit`: WAL bytes past
+    /// which the writer is asked to make the WAL start over.
+    pub(crate) fn start(path: &str, busy_timeout: Duration, wal_limit: u64) -> Result<Checkpointer, String> {
+        let mut conn = SqliteConnection::establish(path).map_err(|e| e.to_string())?;
+        let page_size: PageSize = diesel::sql_query("PRAGMA page_size").get_result(&mut conn).map_err(|e| e.to_string())?;
+        // A frame is a page plus a 24-byte header.
+        let limit_frames = i32::try_from(wal_limit / (page_size.page_size.max(512) as u64 + 24)).unwrap_or(i32::MAX).max(1);
+        conn.batch_execute(&format!(
+            "PRAGMA busy_timeout = {}; PRAGMA synchronous = FULL;",
+            busy_timeout.as_millis()
+        ))
+        .map_err(|e| e.to_string())?;
+        let pending = Arc::new(AtomicU64::new(0));
+        let restart = Arc::new(AtomicBool::new(false));
+        let (wake, signals) = mpsc::sync_channel::<()>(1);
+        let (counter, flag) = (pending.clone(), restart.clone());
+        std::thread::Builder::new()
+            .name("sqlite-checkpoint".into())
+            .spawn(move || run(conn, limit_frames, counter, flag, signals))
+            .map_err(|e| e.to_string())?;
+        Ok(Checkpointer { pending, wake, restart, wake_after: CHECKPOINT_AFTER_BYTES.min(wal_limit / 2).max(1) })
+    }
+
+    /// Whether the writer should run a RESTART checkpoint before its next transaction:
+    /// the WAL has grown past its limit. Until the writer reports
+    /// [`Checkpointer::restarted`], the thread leaves the WAL to it.
+    pub(crate) fn restart_due(&self) -> bool {
+        self.restart.load(Ordering::Relaxed)
+    }
+
+    /// The writer's RESTART checkpoint succeeded: the WAL starts over.
+    pub(crate) fn restarted(&self) {
+        self.restart.store(false, Ordering::Relaxed);
+    }
+
+    /// Called after each commit with the size of what it wrote.
+    pub(crate) fn committed(&self, bytes: u64) {
+        let total = self.pending.fetch_add(bytes, Ordering::Relaxed) + bytes;
+        if total >= self.wake_after {
+            // Full means a wake-up is already queued.
+            let _ = self.wake.try_send(());
+        }
+    }
+}
+
+fn run(
+    mut conn: SqliteConnection,
+    limit_frames: i32,
+    pending: Arc<AtomicU64>,
+    restart: Arc<AtomicBool>,
+    signals: mpsc::Receiver<()>,
+) {
+    loop {
+        match signals.recv_timeout(IDLE_CHECKPOINT) {
+            Ok(()) => {}
+            Err(RecvTimeoutError::Timeout) if pending.load(Ordering::Relaxed) > 0 => {}
+            Err(RecvTimeoutError::Timeout) => continue,
+            Err(RecvTimeoutError::Disconnected) => return,
+        }
+        if restart.load(Ordering::Relaxed) {
+            // The writer checkpoints next; running beside it would only make it wait.
+            continue;
+        }
+        pending.store(0, Ordering::Relaxed);
+        match checkpoint(&mut conn, "PASSIVE") {
+            Ok(r) if r.log >= limit_frames => restart.store(true, Ordering::Relaxed),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "WAL checkpoint failed"),
+        }
+    }
+}
+
+/// Runs one checkpoint; `mode` is PASSIVE, FULL, RESTART or TRUNCATE.
+pub(crate) fn checkpoint(conn: &mut SqliteConnection, mode: &str) -> Result<CheckpointResult, diesel::result::Error> {
+    let r = diesel::sql_query(format!("PRAGMA wal_checkpoint({mode})")).get_result::<CheckpointResult>(conn)?;
+    tracing::debug!(mode, busy = r.busy, frames = r.log, copied = r.checkpointed, "WAL checkpoint");
+    Ok(r)
+}

@@ -460,11 +460,9 @@ async fn load_snapshot(conn: &mut WriteConn, payloads: &[Payload]) -> Result<Sna
 /// `unnest`. The statement text stays the same whatever the row count, so it is parsed and
 /// planned once, where a 1,000-row VALUES list is a new 12,000-parameter statement per chunk.
 mod pg_write {
-    use super::{classify, Rows, LOOKUP_CHUNK};
-    use crate::store::schema::blocks;
+    use super::{classify, Rows};
     use crate::store::StoreError;
-    use diesel::sql_types::{Array, BigInt, Integer, Nullable, SmallInt, Text};
-    use diesel::{ExpressionMethods, QueryDsl};
+    use diesel::sql_types::{Array, BigInt, Bool, Integer, Nullable, SmallInt, Text};
     use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
     const INSERT_LOG: &str = "INSERT INTO log_entries (seq, kind, block_hash, block_height, tx_hash, \
@@ -480,6 +478,12 @@ mod pg_write {
         "INSERT INTO address_entries (principal, seq) SELECT * FROM unnest($1::int8[], $2::int8[])";
     const INSERT_PRINCIPALS: &str =
         "INSERT INTO principals (id, name) SELECT * FROM unnest($1::int8[], $2::text[])";
+    /// A group names each block once (the planner's touched list).
+    const UPSERT_BLOCKS: &str = "INSERT INTO blocks (block_hash, block_height, parent_hash, canonical, \
+        last_seq, applied_seq) SELECT * FROM unnest($1::text[], $2::int8[], $3::text[], $4::bool[], \
+        $5::int8[], $6::int8[]) ON CONFLICT (block_hash) DO UPDATE SET \
+        block_height = EXCLUDED.block_height, parent_hash = EXCLUDED.parent_hash, \
+        canonical = EXCLUDED.canonical, last_seq = EXCLUDED.last_seq, applied_seq = EXCLUDED.applied_seq";
 
     pub(super) async fn write(c: &mut AsyncPgConnection, w: Rows) -> Result<(), StoreError> {
         let Rows { principals, log: rows, addresses, blocks: block_upserts } = w;
@@ -547,14 +551,29 @@ mod pg_write {
                 .await
                 .map_err(classify)?;
         }
-        // Replace rather than upsert, like the SQLite side: the same statements' effect.
-        for chunk in block_upserts.chunks(LOOKUP_CHUNK) {
-            let hashes: Vec<&str> = chunk.iter().map(|b| b.block_hash.as_str()).collect();
-            diesel::delete(blocks::table.filter(blocks::block_hash.eq_any(hashes)))
+        if !block_upserts.is_empty() {
+            let n = block_upserts.len();
+            let (mut hash, mut height, mut parent) = (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
+            let (mut canonical, mut last, mut applied) =
+                (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
+            for b in block_upserts {
+                hash.push(b.block_hash);
+                height.push(b.block_height);
+                parent.push(b.parent_hash);
+                canonical.push(b.canonical);
+                last.push(b.last_seq);
+                applied.push(b.applied_seq);
+            }
+            diesel::sql_query(UPSERT_BLOCKS)
+                .bind::<Array<Text>, _>(hash)
+                .bind::<Array<BigInt>, _>(height)
+                .bind::<Array<Nullable<Text>>, _>(parent)
+                .bind::<Array<Bool>, _>(canonical)
+                .bind::<Array<BigInt>, _>(last)
+                .bind::<Array<BigInt>, _>(applied)
                 .execute(c)
                 .await
                 .map_err(classify)?;
-            diesel::insert_into(blocks::table).values(chunk).execute(c).await.map_err(classify)?;
         }
         Ok(())
     }
@@ -563,10 +582,16 @@ mod pg_write {
 /// SQLite: multi-row INSERTs of [`INSERT_CHUNK`] rows. diesel's multi-row INSERT on SQLite
 /// exists only on the sync connection, so this runs on its blocking thread.
 mod sync_write {
-    use super::{classify, Rows, INSERT_CHUNK, LOOKUP_CHUNK};
-    use crate::store::schema::{address_entries, blocks, log_entries, principals};
+    use super::{classify, Rows, INSERT_CHUNK};
+    use crate::store::schema::{address_entries, log_entries, principals};
     use crate::store::StoreError;
-    use diesel::{ExpressionMethods, QueryDsl, RunQueryDsl, SqliteConnection};
+    use diesel::sql_types::{BigInt, Bool, Nullable, Text};
+    use diesel::{RunQueryDsl, SqliteConnection};
+
+    const UPSERT_BLOCK: &str = "INSERT INTO blocks (block_hash, block_height, parent_hash, canonical, \
+        last_seq, applied_seq) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (block_hash) DO UPDATE SET \
+        block_height = excluded.block_height, parent_hash = excluded.parent_hash, \
+        canonical = excluded.canonical, last_seq = excluded.last_seq, applied_seq = excluded.applied_seq";
 
     pub(super) fn write(c: &mut SqliteConnection, w: Rows) -> Result<(), StoreError> {
         for chunk in w.principals.chunks(INSERT_CHUNK) {
@@ -578,11 +603,18 @@ mod sync_write {
         for chunk in w.addresses.chunks(INSERT_CHUNK) {
             diesel::insert_into(address_entries::table).values(chunk).execute(c).map_err(classify)?;
         }
-        // Replace rather than upsert: diesel's multi-row upsert has no SQLite form.
-        for chunk in w.blocks.chunks(LOOKUP_CHUNK) {
-            let hashes: Vec<&str> = chunk.iter().map(|b| b.block_hash.as_str()).collect();
-            diesel::delete(blocks::table.filter(blocks::block_hash.eq_any(hashes))).execute(c).map_err(classify)?;
-            diesel::insert_into(blocks::table).values(chunk).execute(c).map_err(classify)?;
+        // One statement per block: the text never changes, so SQLite prepares it once per
+        // connection (diesel has no multi-row upsert for SQLite).
+        for b in &w.blocks {
+            diesel::sql_query(UPSERT_BLOCK)
+                .bind::<Text, _>(&b.block_hash)
+                .bind::<BigInt, _>(b.block_height)
+                .bind::<Nullable<Text>, _>(&b.parent_hash)
+                .bind::<Bool, _>(b.canonical)
+                .bind::<BigInt, _>(b.last_seq)
+                .bind::<BigInt, _>(b.applied_seq)
+                .execute(c)
+                .map_err(classify)?;
         }
         Ok(())
     }

@@ -485,96 +485,114 @@ mod pg_write {
         block_height = EXCLUDED.block_height, parent_hash = EXCLUDED.parent_hash, \
         canonical = EXCLUDED.canonical, last_seq = EXCLUDED.last_seq, applied_seq = EXCLUDED.applied_seq";
 
+    /// The four statements are pipelined (diesel-async sends a query when its future is
+    /// first polled, and `try_join4` polls them in order): PostgreSQL runs them one after
+    /// the other in the transaction while this side builds the next one's arrays, and the
+    /// group waits for one round trip instead of four.
     pub(super) async fn write(c: &mut AsyncPgConnection, w: Rows) -> Result<(), StoreError> {
         let Rows { principals, log: rows, addresses, blocks: block_upserts } = w;
-        if !principals.is_empty() {
-            let (id, name): (Vec<i64>, Vec<String>) = principals.into_iter().map(|p| (p.id, p.name)).unzip();
-            diesel::sql_query(INSERT_PRINCIPALS)
-                .bind::<Array<BigInt>, _>(id)
-                .bind::<Array<Text>, _>(name)
-                .execute(c)
-                .await
-                .map_err(classify)?;
-        }
-        if let Some(first) = <[_]>::first(&rows) {
-            let committed_at = first.committed_at;
-            let n = rows.len();
-            let (mut seq, mut kind, mut block_hash, mut block_height) =
-                (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
-            let (mut tx_hash, mut tx_index, mut event_index, mut event_type) =
-                (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
-            let (mut contract_id, mut rollback_of, mut body) =
-                (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
-            let (mut type_code, mut contract_key) = (Vec::with_capacity(n), Vec::with_capacity(n));
-            for r in rows {
-                // One group, one commit time (set by the planner for every row).
-                debug_assert_eq!(r.committed_at, committed_at);
-                seq.push(r.seq);
-                kind.push(r.kind);
-                block_hash.push(r.block_hash);
-                block_height.push(r.block_height);
-                tx_hash.push(r.tx_hash);
-                tx_index.push(r.tx_index);
-                event_index.push(r.event_index);
-                event_type.push(r.event_type);
-                contract_id.push(r.contract_id);
-                rollback_of.push(r.rollback_of);
-                body.push(r.body);
-                type_code.push(r.type_code);
-                contract_key.push(r.contract_key);
+        let c: &AsyncPgConnection = c;
+        let new_principals = async move {
+            if !principals.is_empty() {
+                let (id, name): (Vec<i64>, Vec<String>) = principals.into_iter().map(|p| (p.id, p.name)).unzip();
+                diesel::sql_query(INSERT_PRINCIPALS)
+                    .bind::<Array<BigInt>, _>(id)
+                    .bind::<Array<Text>, _>(name)
+                    .execute(&mut &*c)
+                    .await
+                    .map_err(classify)?;
             }
-            diesel::sql_query(INSERT_LOG)
-                .bind::<Array<BigInt>, _>(seq)
-                .bind::<Array<SmallInt>, _>(kind)
-                .bind::<Array<Text>, _>(block_hash)
-                .bind::<Array<BigInt>, _>(block_height)
-                .bind::<Array<Nullable<Text>>, _>(tx_hash)
-                .bind::<Array<Nullable<Integer>>, _>(tx_index)
-                .bind::<Array<Nullable<Integer>>, _>(event_index)
-                .bind::<Array<Nullable<Text>>, _>(event_type)
-                .bind::<Array<Nullable<Text>>, _>(contract_id)
-                .bind::<Array<Nullable<BigInt>>, _>(rollback_of)
-                .bind::<Array<Text>, _>(body)
-                .bind::<BigInt, _>(committed_at)
-                .bind::<Array<Nullable<SmallInt>>, _>(type_code)
-                .bind::<Array<Nullable<BigInt>>, _>(contract_key)
-                .execute(c)
-                .await
-                .map_err(classify)?;
-        }
-        if !addresses.is_empty() {
-            let (principal, seq): (Vec<i64>, Vec<i64>) = addresses.into_iter().map(|a| (a.principal, a.seq)).unzip();
-            diesel::sql_query(INSERT_ADDRESSES)
-                .bind::<Array<BigInt>, _>(principal)
-                .bind::<Array<BigInt>, _>(seq)
-                .execute(c)
-                .await
-                .map_err(classify)?;
-        }
-        if !block_upserts.is_empty() {
-            let n = block_upserts.len();
-            let (mut hash, mut height, mut parent) = (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
-            let (mut canonical, mut last, mut applied) =
-                (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
-            for b in block_upserts {
-                hash.push(b.block_hash);
-                height.push(b.block_height);
-                parent.push(b.parent_hash);
-                canonical.push(b.canonical);
-                last.push(b.last_seq);
-                applied.push(b.applied_seq);
+            Ok::<(), StoreError>(())
+        };
+        let log = async move {
+            if let Some(first) = <[_]>::first(&rows) {
+                let committed_at = first.committed_at;
+                let n = rows.len();
+                let (mut seq, mut kind, mut block_hash, mut block_height) =
+                    (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
+                let (mut tx_hash, mut tx_index, mut event_index, mut event_type) =
+                    (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
+                let (mut contract_id, mut rollback_of, mut body) =
+                    (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
+                let (mut type_code, mut contract_key) = (Vec::with_capacity(n), Vec::with_capacity(n));
+                for r in rows {
+                    // One group, one commit time (set by the planner for every row).
+                    debug_assert_eq!(r.committed_at, committed_at);
+                    seq.push(r.seq);
+                    kind.push(r.kind);
+                    block_hash.push(r.block_hash);
+                    block_height.push(r.block_height);
+                    tx_hash.push(r.tx_hash);
+                    tx_index.push(r.tx_index);
+                    event_index.push(r.event_index);
+                    event_type.push(r.event_type);
+                    contract_id.push(r.contract_id);
+                    rollback_of.push(r.rollback_of);
+                    body.push(r.body);
+                    type_code.push(r.type_code);
+                    contract_key.push(r.contract_key);
+                }
+                diesel::sql_query(INSERT_LOG)
+                    .bind::<Array<BigInt>, _>(seq)
+                    .bind::<Array<SmallInt>, _>(kind)
+                    .bind::<Array<Text>, _>(block_hash)
+                    .bind::<Array<BigInt>, _>(block_height)
+                    .bind::<Array<Nullable<Text>>, _>(tx_hash)
+                    .bind::<Array<Nullable<Integer>>, _>(tx_index)
+                    .bind::<Array<Nullable<Integer>>, _>(event_index)
+                    .bind::<Array<Nullable<Text>>, _>(event_type)
+                    .bind::<Array<Nullable<Text>>, _>(contract_id)
+                    .bind::<Array<Nullable<BigInt>>, _>(rollback_of)
+                    .bind::<Array<Text>, _>(body)
+                    .bind::<BigInt, _>(committed_at)
+                    .bind::<Array<Nullable<SmallInt>>, _>(type_code)
+                    .bind::<Array<Nullable<BigInt>>, _>(contract_key)
+                    .execute(&mut &*c)
+                    .await
+                    .map_err(classify)?;
             }
-            diesel::sql_query(UPSERT_BLOCKS)
-                .bind::<Array<Text>, _>(hash)
-                .bind::<Array<BigInt>, _>(height)
-                .bind::<Array<Nullable<Text>>, _>(parent)
-                .bind::<Array<Bool>, _>(canonical)
-                .bind::<Array<BigInt>, _>(last)
-                .bind::<Array<BigInt>, _>(applied)
-                .execute(c)
-                .await
-                .map_err(classify)?;
-        }
+            Ok::<(), StoreError>(())
+        };
+        let address_rows = async move {
+            if !addresses.is_empty() {
+                let (principal, seq): (Vec<i64>, Vec<i64>) = addresses.into_iter().map(|a| (a.principal, a.seq)).unzip();
+                diesel::sql_query(INSERT_ADDRESSES)
+                    .bind::<Array<BigInt>, _>(principal)
+                    .bind::<Array<BigInt>, _>(seq)
+                    .execute(&mut &*c)
+                    .await
+                    .map_err(classify)?;
+            }
+            Ok::<(), StoreError>(())
+        };
+        let block_rows = async move {
+            if !block_upserts.is_empty() {
+                let n = block_upserts.len();
+                let (mut hash, mut height, mut parent) = (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
+                let (mut canonical, mut last, mut applied) =
+                    (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
+                for b in block_upserts {
+                    hash.push(b.block_hash);
+                    height.push(b.block_height);
+                    parent.push(b.parent_hash);
+                    canonical.push(b.canonical);
+                    last.push(b.last_seq);
+                    applied.push(b.applied_seq);
+                }
+                diesel::sql_query(UPSERT_BLOCKS)
+                    .bind::<Array<Text>, _>(hash)
+                    .bind::<Array<BigInt>, _>(height)
+                    .bind::<Array<Nullable<Text>>, _>(parent)
+                    .bind::<Array<Bool>, _>(canonical)
+                    .bind::<Array<BigInt>, _>(last)
+                    .bind::<Array<BigInt>, _>(applied)
+                    .execute(&mut &*c)
+                    .await
+                    .map_err(classify)?;
+            }
+            Ok::<(), StoreError>(())
+        };
+        futures_util::future::try_join4(new_principals, log, address_rows, block_rows).await?;
         Ok(())
     }
 }

@@ -176,7 +176,9 @@ impl LogWriter {
                     self.names.extend(numbered);
                     if let Some(checkpointer) = &self.checkpointer {
                         checkpointer.committed(committed_bytes(&appended.entries));
-                        if checkpointer.restart_due() && restart_wal(conn).await {
+                        if checkpointer.restart_due()
+                            && restart_wal(conn, self.inner.config.sqlite_busy_timeout).await
+                        {
                             checkpointer.restarted();
                         }
                     }
@@ -199,14 +201,28 @@ impl LogWriter {
     }
 }
 
+/// How long the writer's RESTART checkpoint waits for readers still on old WAL frames
+/// before it gives up until the next commit (ingestion waits meanwhile).
+const WAL_RESTART_WAIT_MS: u64 = 100;
+
 /// Makes the SQLite WAL start over (see [`super::checkpoint`]), between transactions.
-/// False when it could not (a reader still on old frames past the busy timeout, or an
-/// error): the next commit tries again.
-async fn restart_wal(conn: &mut WriteConn) -> bool {
+/// False when it could not (a reader still on old frames after [`WAL_RESTART_WAIT_MS`],
+/// or an error): the next commit tries again.
+async fn restart_wal(conn: &mut WriteConn, busy_timeout: std::time::Duration) -> bool {
     let WriteConn::Sqlite(c) = conn else { return false };
-    match c.spawn_blocking(|c| Ok(super::checkpoint::checkpoint(c, "RESTART"))).await {
-        Ok(Ok(r)) => r.busy == 0,
-        Ok(Err(e)) | Err(e) => {
+    let restore = format!("PRAGMA busy_timeout = {}", busy_timeout.as_millis());
+    let done = c
+        .spawn_blocking(move |c| {
+            use diesel::connection::SimpleConnection;
+            c.batch_execute(&format!("PRAGMA busy_timeout = {WAL_RESTART_WAIT_MS}"))?;
+            let result = super::checkpoint::checkpoint(c, "RESTART");
+            c.batch_execute(&restore)?;
+            result
+        })
+        .await;
+    match done {
+        Ok(r) => r.busy == 0,
+        Err(e) => {
             tracing::warn!(error = %e, "WAL restart checkpoint failed");
             false
         }

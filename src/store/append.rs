@@ -130,14 +130,11 @@ impl LogWriter {
                     .await
                     .map_err(|e| StoreError::Unavailable(e.to_string()))?;
                     if self.checkpointer.is_none() {
-                        self.checkpointer = Some(
-                            Checkpointer::start(
-                                &path,
-                                self.inner.config.sqlite_busy_timeout,
-                                self.inner.config.sqlite_wal_limit_bytes,
-                            )
-                                .map_err(StoreError::Unavailable)?,
-                        );
+                        let config = &self.inner.config;
+                        let checkpointer =
+                            Checkpointer::start(&path, config.sqlite_busy_timeout, config.sqlite_wal_limit_bytes)
+                                .map_err(StoreError::Unavailable)?;
+                        self.checkpointer = Some(checkpointer);
                     }
                     WriteConn::Sqlite(conn)
                 }

@@ -1,7 +1,7 @@
 //! The one connection that appends to the log.
 //!
 //! A group of payloads is written in one transaction: read the head and the canonical
-//! state of the blocks involved, plan the rows in memory ([`super::plan`]), then insert
+//! state of the blocks involved, plan the rows in memory (`super::plan`), then insert
 //! them in a few multi-row statements. On PostgreSQL the transaction first takes an
 //! advisory lock, so several server nodes appending to one database still produce one
 //! gap-free order; on SQLite it begins `IMMEDIATE`, taking the write lock up front.
@@ -470,10 +470,12 @@ async fn load_snapshot(conn: &mut WriteConn, payloads: &[Payload]) -> Result<Sna
 }
 
 /// PostgreSQL: one statement per table, each column passed as one array and expanded by
-/// `unnest`. The statement text stays the same whatever the row count, so it is parsed and
-/// planned once, where a 1,000-row VALUES list is a new 12,000-parameter statement per chunk.
+/// `unnest`. The statement text stays the same whatever the row count, so the connection
+/// keeps it prepared ([`Prepared`](super::super::prepared::Prepared)) and parses it once,
+/// where a 1,000-row VALUES list is a new 12,000-parameter statement per chunk.
 mod pg_write {
     use super::{classify, Rows};
+    use crate::store::prepared::{bind, Prepared};
     use crate::store::StoreError;
     use diesel::sql_types::{Array, BigInt, Bool, Integer, Nullable, SmallInt, Text};
     use diesel_async::{AsyncPgConnection, RunQueryDsl};
@@ -482,19 +484,19 @@ mod pg_write {
         tx_index, event_index, event_type, contract_id, rollback_of, body, committed_at, type_code, \
         contract_key) \
         SELECT u.seq, u.kind, u.block_hash, u.block_height, u.tx_hash, u.tx_index, u.event_index, \
-        u.event_type, u.contract_id, u.rollback_of, u.body, $12, u.type_code, u.contract_key \
-        FROM unnest($1::int8[], $2::int2[], $3::text[], $4::int8[], $5::text[], $6::int4[], \
-        $7::int4[], $8::text[], $9::text[], $10::int8[], $11::text[], $13::int2[], $14::int8[]) \
+        u.event_type, u.contract_id, u.rollback_of, u.body, ?, u.type_code, u.contract_key \
+        FROM unnest(?::int8[], ?::int2[], ?::text[], ?::int8[], ?::text[], ?::int4[], \
+        ?::int4[], ?::text[], ?::text[], ?::int8[], ?::text[], ?::int2[], ?::int8[]) \
         AS u(seq, kind, block_hash, block_height, tx_hash, tx_index, event_index, event_type, \
         contract_id, rollback_of, body, type_code, contract_key)";
     const INSERT_ADDRESSES: &str =
-        "INSERT INTO address_entries (principal, seq) SELECT * FROM unnest($1::int8[], $2::int8[])";
+        "INSERT INTO address_entries (principal, seq) SELECT * FROM unnest(?::int8[], ?::int8[])";
     const INSERT_PRINCIPALS: &str =
-        "INSERT INTO principals (id, name) SELECT * FROM unnest($1::int8[], $2::text[])";
+        "INSERT INTO principals (id, name) SELECT * FROM unnest(?::int8[], ?::text[])";
     /// A group names each block once (the planner's touched list).
     const UPSERT_BLOCKS: &str = "INSERT INTO blocks (block_hash, block_height, parent_hash, canonical, \
-        last_seq, applied_seq) SELECT * FROM unnest($1::text[], $2::int8[], $3::text[], $4::bool[], \
-        $5::int8[], $6::int8[]) ON CONFLICT (block_hash) DO UPDATE SET \
+        last_seq, applied_seq) SELECT * FROM unnest(?::text[], ?::int8[], ?::text[], ?::bool[], \
+        ?::int8[], ?::int8[]) ON CONFLICT (block_hash) DO UPDATE SET \
         block_height = EXCLUDED.block_height, parent_hash = EXCLUDED.parent_hash, \
         canonical = EXCLUDED.canonical, last_seq = EXCLUDED.last_seq, applied_seq = EXCLUDED.applied_seq";
 
@@ -508,9 +510,7 @@ mod pg_write {
         let new_principals = async move {
             if !principals.is_empty() {
                 let (id, name): (Vec<i64>, Vec<String>) = principals.into_iter().map(|p| (p.id, p.name)).unzip();
-                diesel::sql_query(INSERT_PRINCIPALS)
-                    .bind::<Array<BigInt>, _>(id)
-                    .bind::<Array<Text>, _>(name)
+                Prepared::new(INSERT_PRINCIPALS, (bind::<Array<BigInt>, _>(id), bind::<Array<Text>, _>(name)))
                     .execute(&mut &*c)
                     .await
                     .map_err(classify)?;
@@ -545,21 +545,23 @@ mod pg_write {
                     type_code.push(r.type_code);
                     contract_key.push(r.contract_key);
                 }
-                diesel::sql_query(INSERT_LOG)
-                    .bind::<Array<BigInt>, _>(seq)
-                    .bind::<Array<SmallInt>, _>(kind)
-                    .bind::<Array<Text>, _>(block_hash)
-                    .bind::<Array<BigInt>, _>(block_height)
-                    .bind::<Array<Nullable<Text>>, _>(tx_hash)
-                    .bind::<Array<Nullable<Integer>>, _>(tx_index)
-                    .bind::<Array<Nullable<Integer>>, _>(event_index)
-                    .bind::<Array<Nullable<Text>>, _>(event_type)
-                    .bind::<Array<Nullable<Text>>, _>(contract_id)
-                    .bind::<Array<Nullable<BigInt>>, _>(rollback_of)
-                    .bind::<Array<Text>, _>(body)
-                    .bind::<BigInt, _>(committed_at)
-                    .bind::<Array<Nullable<SmallInt>>, _>(type_code)
-                    .bind::<Array<Nullable<BigInt>>, _>(contract_key)
+                let binds = (
+                    bind::<BigInt, _>(committed_at),
+                    bind::<Array<BigInt>, _>(seq),
+                    bind::<Array<SmallInt>, _>(kind),
+                    bind::<Array<Text>, _>(block_hash),
+                    bind::<Array<BigInt>, _>(block_height),
+                    bind::<Array<Nullable<Text>>, _>(tx_hash),
+                    bind::<Array<Nullable<Integer>>, _>(tx_index),
+                    bind::<Array<Nullable<Integer>>, _>(event_index),
+                    bind::<Array<Nullable<Text>>, _>(event_type),
+                    bind::<Array<Nullable<Text>>, _>(contract_id),
+                    bind::<Array<Nullable<BigInt>>, _>(rollback_of),
+                    bind::<Array<Text>, _>(body),
+                    bind::<Array<Nullable<SmallInt>>, _>(type_code),
+                    bind::<Array<Nullable<BigInt>>, _>(contract_key),
+                );
+                Prepared::new(INSERT_LOG, binds)
                     .execute(&mut &*c)
                     .await
                     .map_err(classify)?;
@@ -569,9 +571,7 @@ mod pg_write {
         let address_rows = async move {
             if !addresses.is_empty() {
                 let (principal, seq): (Vec<i64>, Vec<i64>) = addresses.into_iter().map(|a| (a.principal, a.seq)).unzip();
-                diesel::sql_query(INSERT_ADDRESSES)
-                    .bind::<Array<BigInt>, _>(principal)
-                    .bind::<Array<BigInt>, _>(seq)
+                Prepared::new(INSERT_ADDRESSES, (bind::<Array<BigInt>, _>(principal), bind::<Array<BigInt>, _>(seq)))
                     .execute(&mut &*c)
                     .await
                     .map_err(classify)?;
@@ -592,13 +592,15 @@ mod pg_write {
                     last.push(b.last_seq);
                     applied.push(b.applied_seq);
                 }
-                diesel::sql_query(UPSERT_BLOCKS)
-                    .bind::<Array<Text>, _>(hash)
-                    .bind::<Array<BigInt>, _>(height)
-                    .bind::<Array<Nullable<Text>>, _>(parent)
-                    .bind::<Array<Bool>, _>(canonical)
-                    .bind::<Array<BigInt>, _>(last)
-                    .bind::<Array<BigInt>, _>(applied)
+                let binds = (
+                    bind::<Array<Text>, _>(hash),
+                    bind::<Array<BigInt>, _>(height),
+                    bind::<Array<Nullable<Text>>, _>(parent),
+                    bind::<Array<Bool>, _>(canonical),
+                    bind::<Array<BigInt>, _>(last),
+                    bind::<Array<BigInt>, _>(applied),
+                );
+                Prepared::new(UPSERT_BLOCKS, binds)
                     .execute(&mut &*c)
                     .await
                     .map_err(classify)?;
@@ -615,6 +617,7 @@ mod pg_write {
 /// connection, so this runs on its blocking thread.
 mod sync_write {
     use super::{classify, Rows, INSERT_CHUNK};
+    use crate::store::prepared::{bind, Prepared};
     use crate::store::schema::{address_entries, log_entries, principals};
     use crate::store::StoreError;
     use diesel::sql_types::{BigInt, Bool, Nullable, Text};
@@ -653,16 +656,18 @@ mod sync_write {
         }
         insert_in_fixed_chunks!(c, log_entries::table, w.log);
         insert_in_fixed_chunks!(c, address_entries::table, w.addresses);
-        // One statement per block: the text never changes, so SQLite prepares it once per
-        // connection (diesel has no multi-row upsert for SQLite).
+        // One statement per block (diesel has no multi-row upsert for SQLite), of fixed
+        // text: `Prepared` lets the connection keep it prepared.
         for b in &w.blocks {
-            diesel::sql_query(UPSERT_BLOCK)
-                .bind::<Text, _>(&b.block_hash)
-                .bind::<BigInt, _>(b.block_height)
-                .bind::<Nullable<Text>, _>(&b.parent_hash)
-                .bind::<Bool, _>(b.canonical)
-                .bind::<BigInt, _>(b.last_seq)
-                .bind::<BigInt, _>(b.applied_seq)
+            let binds = (
+                bind::<Text, _>(&b.block_hash),
+                bind::<BigInt, _>(b.block_height),
+                bind::<Nullable<Text>, _>(&b.parent_hash),
+                bind::<Bool, _>(b.canonical),
+                bind::<BigInt, _>(b.last_seq),
+                bind::<BigInt, _>(b.applied_seq),
+            );
+            Prepared::new(UPSERT_BLOCK, binds)
                 .execute(c)
                 .map_err(classify)?;
         }

@@ -13,6 +13,7 @@ pub mod entry;
 pub mod history;
 mod migrate;
 mod plan;
+mod prepared;
 mod rows;
 pub mod read;
 pub mod schema;

@@ -57,6 +57,11 @@ impl EventType {
         EventType::ALL.iter().position(|t| *t == self).map_or(0, |i| i as i16 + 1)
     }
 
+    /// The type whose [`EventType::code`] is `code`.
+    pub fn from_code(code: i16) -> Option<EventType> {
+        usize::try_from(code).ok()?.checked_sub(1).and_then(|i| EventType::ALL.get(i)).copied()
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             EventType::PrintEvent => "print_event",
@@ -264,6 +269,17 @@ pub struct RollbackObject {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Readers find an entry's type from its stored code alone.
+    #[test]
+    fn every_type_code_reads_back_as_its_type() {
+        for t in EventType::ALL {
+            assert_eq!(EventType::from_code(t.code()), Some(t));
+        }
+        for code in [0, -1, EventType::ALL.len() as i16 + 1, i16::MAX] {
+            assert_eq!(EventType::from_code(code), None, "{code}");
+        }
+    }
 
     /// The migration that introduced `type_code` filled it with a CASE over the type names;
     /// both dialects' mapping must be the one the writer uses.

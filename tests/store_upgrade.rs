@@ -2,19 +2,25 @@
 //! - before block event ranges (the per-event `canonical_events` table): the canonical view
 //!   it held is the one served afterwards, and redeliveries and rollbacks act on it as before;
 //! - before compact index keys (text keys in the address, contract and type indexes): every
-//!   filter finds what it found before, and new events of known principals join them.
+//!   filter finds what it found before, and new events of known principals join them;
+//! - before body-only text (log rows holding copies of the transaction hash, event type and
+//!   contract id): entries read back as before, and rolling back an old event repeats them.
 mod common;
 use common::{open_store, Backend, TestApp, TestDb};
 use diesel::connection::SimpleConnection;
 use diesel::Connection;
 use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
+use serde_json::json;
+use timebank_realtime::model::EventType;
+use timebank_realtime::store::EntryKind;
 use timebank_realtime::synth::{address, block_hash, block_with_transfers, payload, tx_hash};
 
 /// The migrations in order, as diesel records them; a store "before X" had those before X.
-const MIGRATIONS: [(&str, &str); 3] = [
+const MIGRATIONS: [(&str, &str); 4] = [
     ("20261124000001", "2026-11-24-000001_create_log"),
     ("20261125000001", "2026-11-25-000001_create_projections"),
     ("20261125000002", "2026-11-25-000002_block_event_ranges"),
+    ("20261125000003", "2026-11-25-000003_compact_keys"),
 ];
 
 async fn execute(db: &TestDb, sql: &str) {
@@ -182,3 +188,89 @@ async fn upgraded_store_keeps_its_filters(backend: Backend) {
     assert_eq!(event_seqs(&app, &format!("contractId={contract}")).await, vec![3, 4]);
 }
 both_backends!(upgraded_store_keeps_its_filters, upgraded_store_keeps_its_filters);
+
+async fn upgraded_store_rolls_back_old_events_from_their_bodies(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    old_schema(&db, 4).await;
+    let (a0, a1, a2) = (address(0), address(1), address(2));
+    let contract = format!("{a0}.time-bank-core");
+    let hash = block_hash(1, 0);
+    // Block 1 as that version stored it: a marker, an STX transfer (no contract) and an FT
+    // transfer of `contract`, each event with its full event object as body and the text
+    // copies in their own columns.
+    let body = |seq: i64, tx: usize, event_type: EventType, contract: Option<&str>, addresses: [&str; 2]| {
+        json!({"seq": seq, "txHash": tx_hash(1, 0, tx), "txIndex": tx, "eventIndex": 0, "blockHeight": 1,
+               "blockHash": hash, "contractId": contract, "eventType": event_type.as_str(),
+               "data": {"sender": addresses[0], "recipient": addresses[1], "amount": "5"},
+               "affectedAddresses": addresses, "success": true, "timestamp": 1_700_000_000})
+        .to_string()
+    };
+    let (stx, ft) = (EventType::StxTransferEvent, EventType::FtTransferEvent);
+    let canonical = if db.is_postgres() { "true" } else { "1" };
+    execute(
+        &db,
+        &format!(
+            "INSERT INTO principals (id, name) VALUES (1, '{a0}'), (2, '{a1}'), (3, '{a2}'), (4, '{contract}');
+             INSERT INTO log_entries (seq, kind, block_hash, block_height, tx_hash, tx_index, event_index,
+                 event_type, contract_id, rollback_of, body, committed_at, type_code, contract_key) VALUES
+               (1, 3, '{hash}', 1, NULL, NULL, NULL, NULL, NULL, NULL, '{{}}', 0, NULL, NULL),
+               (2, 1, '{hash}', 1, '{tx0}', 0, 0, '{stx_name}', NULL, NULL, '{body2}', 0, {stx_code}, NULL),
+               (3, 1, '{hash}', 1, '{tx1}', 1, 0, '{ft_name}', '{contract}', NULL, '{body3}', 0, {ft_code}, 4);
+             INSERT INTO address_entries (principal, seq) VALUES (1, 2), (2, 2), (2, 3), (3, 3);
+             INSERT INTO blocks (block_hash, block_height, parent_hash, canonical, last_seq, applied_seq) VALUES
+               ('{hash}', 1, NULL, {canonical}, 3, 1);",
+            tx0 = tx_hash(1, 0, 0),
+            tx1 = tx_hash(1, 0, 1),
+            stx_name = stx.as_str(),
+            ft_name = ft.as_str(),
+            stx_code = stx.code(),
+            ft_code = ft.code(),
+            body2 = body(2, 0, stx, None, [a0, a1]),
+            body3 = body(3, 1, ft, Some(&contract), [a1, a2]),
+        ),
+    )
+    .await;
+
+    let app = TestApp::spawn_with(db, |_| {}).await;
+    let store = open_store(&app.db.url).await;
+    let old = common::all_entries(&store).await;
+    let seen: Vec<_> = old.iter().map(|e| (e.seq, e.event_type, e.contract_id.clone(), e.affected_addresses.clone())).collect();
+    assert_eq!(
+        seen,
+        vec![
+            (1, None, None, vec![]),
+            (2, Some(stx), None, vec![a0.to_string(), a1.to_string()]),
+            (3, Some(ft), Some(contract.clone()), vec![a1.to_string(), a2.to_string()]),
+        ]
+    );
+    assert_eq!(event_seqs(&app, &format!("contractId={contract}&eventType={}", ft.as_str())).await, vec![3]);
+
+    // Rolling block 1 back undoes both events, newest first; each rollback object repeats
+    // its event's transaction hash, type, contract id and addresses, now read from the body.
+    let (status, report) = app.post_payload(&payload(vec![], vec![block_with_transfers(1, 0, 0, 2)])).await;
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(report["rolledBackBlocks"], 1, "{report}");
+    let rollbacks: Vec<_> = common::all_entries(&store)
+        .await
+        .into_iter()
+        .filter(|e| e.kind == EntryKind::Rollback)
+        .map(|e| {
+            let body: serde_json::Value = serde_json::from_str(&e.body).expect("rollback body");
+            (e.rollback_of, e.event_type, e.contract_id, body["txHash"].clone(), body["contractId"].clone(),
+             body["eventType"].clone(), body["affectedAddresses"].clone())
+        })
+        .collect();
+    assert_eq!(
+        rollbacks,
+        vec![
+            (Some(3), Some(ft), Some(contract.clone()), json!(tx_hash(1, 0, 1)), json!(contract), json!(ft.as_str()), json!([a1, a2])),
+            (Some(2), Some(stx), None, json!(tx_hash(1, 0, 0)), json!(null), json!(stx.as_str()), json!([a0, a1])),
+        ]
+    );
+    // The read API marks the old event as rolled back.
+    let (status, page) = app.get_json(&format!("/api/events?contractId={contract}")).await;
+    assert_eq!(status, 200, "{page}");
+    assert_eq!(page["events"][0]["seq"], 3, "{page}");
+    assert_eq!(page["events"][0]["rolledBack"], true, "{page}");
+}
+both_backends!(upgraded_store_rolls_back_old_events_from_their_bodies, upgraded_store_rolls_back_old_events_from_their_bodies);

@@ -8,13 +8,13 @@
 
 use super::checkpoint::Checkpointer;
 use super::connect::{establish_pg, establish_sqlite, Backend, Inner, SqliteConn};
-use super::entry::{BodyAddresses, LogEntry};
+use super::entry::{BodyFields, LogEntry};
 use super::read::block_events;
 use super::plan::{self, BlockState, EventDetail, Snapshot};
 use super::rows::{AddressRow, BlockRow, LogRow, PrincipalRow};
 use super::schema::{blocks, log_entries, principals};
 use super::StoreError;
-use crate::model::Payload;
+use crate::model::{EventType, Payload};
 use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
 use std::collections::{BTreeSet, HashMap, HashSet};
@@ -297,15 +297,16 @@ async fn append_in_transaction(
     phases.lap(Phase::Plan);
 
     let plan::Plan { writes, reports, entries, head } = plan;
-    let (numbered, new_principals) = number_names(conn, known, &writes).await?;
+    let (numbered, new_principals) = number_names(conn, known, &entries, &writes.addresses).await?;
     let number = |name: &str| {
         known.get(name).or_else(|| numbered.get(name)).copied().ok_or_else(|| {
             StoreError::Corrupt(format!("principal {name} has no number"))
         })
     };
     let plan::Writes { mut rows, addresses, block_upserts } = writes;
-    for row in &mut rows {
-        if let Some(contract) = &row.contract_id {
+    debug_assert!(rows.iter().zip(&entries).all(|(r, e)| r.seq == e.seq) && rows.len() == entries.len());
+    for (row, entry) in rows.iter_mut().zip(&entries) {
+        if let Some(contract) = &entry.contract_id {
             row.contract_key = Some(number(contract)?);
         }
     }
@@ -337,19 +338,19 @@ struct Rows {
     blocks: Vec<BlockRow>,
 }
 
-/// Numbers every principal and contract id of `writes` that `known` lacks: the ones
+/// Numbers every contract id of `entries` and principal of `addresses` that `known` lacks: the ones
 /// `principals` holds already, and the next free numbers for new ones (in name order).
 /// Inside the append transaction, which serialises appends, so numbers stay unique.
 async fn number_names(
     conn: &mut WriteConn,
     known: &HashMap<String, i64>,
-    writes: &plan::Writes,
+    entries: &[LogEntry],
+    addresses: &[(String, i64)],
 ) -> Result<(HashMap<String, i64>, Vec<PrincipalRow>), StoreError> {
-    let missing: BTreeSet<&str> = writes
-        .rows
+    let missing: BTreeSet<&str> = entries
         .iter()
-        .filter_map(|r| r.contract_id.as_deref())
-        .chain(writes.addresses.iter().map(|(name, _)| name.as_str()))
+        .filter_map(|e| e.contract_id.as_deref())
+        .chain(addresses.iter().map(|(name, _)| name.as_str()))
         .filter(|name| !known.contains_key(*name))
         .collect();
     let mut numbered = HashMap::new();
@@ -448,19 +449,18 @@ async fn load_snapshot(conn: &mut WriteConn, payloads: &[Payload]) -> Result<Sna
         .map_err(classify)?;
         for r in rows {
             let event_type = r
-                .event_type
-                .as_deref()
-                .and_then(|t| t.parse().ok())
+                .type_code
+                .and_then(EventType::from_code)
                 .ok_or_else(|| StoreError::Corrupt(format!("entry {} has no event type", r.seq)))?;
-            let addresses: BodyAddresses = serde_json::from_str(&r.body)
+            let fields: BodyFields = serde_json::from_str(&r.body)
                 .map_err(|e| StoreError::Corrupt(format!("entry {}: {e}", r.seq)))?;
             snapshot.details.insert(
                 r.seq,
                 EventDetail {
-                    tx_hash: r.tx_hash.unwrap_or_default(),
+                    tx_hash: fields.tx_hash.unwrap_or_default(),
                     event_type,
-                    contract_id: r.contract_id,
-                    affected_addresses: addresses.affected_addresses,
+                    contract_id: fields.contract_id,
+                    affected_addresses: fields.affected_addresses,
                     block_height: r.block_height,
                 },
             );
@@ -480,15 +480,14 @@ mod pg_write {
     use diesel::sql_types::{Array, BigInt, Bool, Integer, Nullable, SmallInt, Text};
     use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
-    const INSERT_LOG: &str = "INSERT INTO log_entries (seq, kind, block_hash, block_height, tx_hash, \
-        tx_index, event_index, event_type, contract_id, rollback_of, body, committed_at, type_code, \
-        contract_key) \
-        SELECT u.seq, u.kind, u.block_hash, u.block_height, u.tx_hash, u.tx_index, u.event_index, \
-        u.event_type, u.contract_id, u.rollback_of, u.body, ?, u.type_code, u.contract_key \
-        FROM unnest(?::int8[], ?::int2[], ?::text[], ?::int8[], ?::text[], ?::int4[], \
-        ?::int4[], ?::text[], ?::text[], ?::int8[], ?::text[], ?::int2[], ?::int8[]) \
-        AS u(seq, kind, block_hash, block_height, tx_hash, tx_index, event_index, event_type, \
-        contract_id, rollback_of, body, type_code, contract_key)";
+    const INSERT_LOG: &str = "INSERT INTO log_entries (seq, kind, block_hash, block_height, \
+        tx_index, event_index, rollback_of, body, committed_at, type_code, contract_key) \
+        SELECT u.seq, u.kind, u.block_hash, u.block_height, u.tx_index, u.event_index, \
+        u.rollback_of, u.body, ?, u.type_code, u.contract_key \
+        FROM unnest(?::int8[], ?::int2[], ?::text[], ?::int8[], ?::int4[], ?::int4[], \
+        ?::int8[], ?::text[], ?::int2[], ?::int8[]) \
+        AS u(seq, kind, block_hash, block_height, tx_index, event_index, rollback_of, body, \
+        type_code, contract_key)";
     const INSERT_ADDRESSES: &str =
         "INSERT INTO address_entries (principal, seq) SELECT * FROM unnest(?::int8[], ?::int8[])";
     const INSERT_PRINCIPALS: &str =
@@ -523,10 +522,8 @@ mod pg_write {
                 let n = rows.len();
                 let (mut seq, mut kind, mut block_hash, mut block_height) =
                     (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
-                let (mut tx_hash, mut tx_index, mut event_index, mut event_type) =
+                let (mut tx_index, mut event_index, mut rollback_of, mut body) =
                     (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
-                let (mut contract_id, mut rollback_of, mut body) =
-                    (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
                 let (mut type_code, mut contract_key) = (Vec::with_capacity(n), Vec::with_capacity(n));
                 for r in rows {
                     // One group, one commit time (set by the planner for every row).
@@ -535,11 +532,8 @@ mod pg_write {
                     kind.push(r.kind);
                     block_hash.push(r.block_hash);
                     block_height.push(r.block_height);
-                    tx_hash.push(r.tx_hash);
                     tx_index.push(r.tx_index);
                     event_index.push(r.event_index);
-                    event_type.push(r.event_type);
-                    contract_id.push(r.contract_id);
                     rollback_of.push(r.rollback_of);
                     body.push(r.body);
                     type_code.push(r.type_code);
@@ -551,11 +545,8 @@ mod pg_write {
                     bind::<Array<SmallInt>, _>(kind),
                     bind::<Array<Text>, _>(block_hash),
                     bind::<Array<BigInt>, _>(block_height),
-                    bind::<Array<Nullable<Text>>, _>(tx_hash),
                     bind::<Array<Nullable<Integer>>, _>(tx_index),
                     bind::<Array<Nullable<Integer>>, _>(event_index),
-                    bind::<Array<Nullable<Text>>, _>(event_type),
-                    bind::<Array<Nullable<Text>>, _>(contract_id),
                     bind::<Array<Nullable<BigInt>>, _>(rollback_of),
                     bind::<Array<Text>, _>(body),
                     bind::<Array<Nullable<SmallInt>>, _>(type_code),

@@ -55,10 +55,14 @@ pub struct LogEntry {
     pub body: Arc<str>,
 }
 
-/// The part of a stored body that filters need and the row does not hold.
+/// The fields of a stored event or rollback body that the row does not hold.
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub(crate) struct BodyAddresses {
+pub(crate) struct BodyFields {
     #[serde(default)]
     pub affected_addresses: Vec<String>,
+    #[serde(default)]
+    pub contract_id: Option<String>,
+    #[serde(default)]
+    pub tx_hash: Option<String>,
 }

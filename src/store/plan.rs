@@ -70,7 +70,8 @@ pub(crate) struct Plan {
 /// The rows of a plan, in the order they are written.
 #[derive(Debug, Default)]
 pub(crate) struct Writes {
-    /// `contract_key` is left unset: the writer numbers contract ids ([`super::append`]).
+    /// One per entry of [`Plan::entries`], in the same order. `contract_key` is left unset:
+    /// the writer numbers the entries' contract ids ([`super::append`]).
     pub rows: Vec<LogRow>,
     /// (principal, seq): one per principal an entry touches; the writer numbers principals.
     pub addresses: Vec<(String, i64)>,
@@ -213,11 +214,8 @@ impl Planner {
                         kind: EntryKind::Event as i16,
                         block_hash: block.hash.clone(),
                         block_height: block.height,
-                        tx_hash: Some(ev.tx_hash),
                         tx_index: Some(ev.tx_index),
                         event_index: Some(ev.event_index),
-                        event_type: Some(ev.event_type.as_str().to_string()),
-                        contract_id: ev.contract_id,
                         rollback_of: None,
                         body,
                         committed_at: self.committed_at,
@@ -225,6 +223,7 @@ impl Planner {
                         contract_key: None,
                     },
                     ev.event_type,
+                    ev.contract_id,
                     ev.affected_addresses,
                 );
                 report.events += 1;
@@ -271,11 +270,8 @@ impl Planner {
                     kind: EntryKind::Rollback as i16,
                     block_hash: obj.block_hash,
                     block_height: obj.block_height,
-                    tx_hash: Some(obj.tx_hash),
                     tx_index: None,
                     event_index: None,
-                    event_type: Some(obj.event_type.as_str().to_string()),
-                    contract_id: obj.contract_id,
                     rollback_of: Some(original),
                     body,
                     committed_at: self.committed_at,
@@ -283,6 +279,7 @@ impl Planner {
                     contract_key: None,
                 },
                 obj.event_type,
+                obj.contract_id,
                 obj.affected_addresses,
             );
         }
@@ -313,11 +310,8 @@ impl Planner {
             kind: kind as i16,
             block_hash: hash.to_string(),
             block_height: height,
-            tx_hash: None,
             tx_index: None,
             event_index: None,
-            event_type: None,
-            contract_id: None,
             rollback_of: None,
             body,
             committed_at: self.committed_at,
@@ -326,7 +320,7 @@ impl Planner {
         });
     }
 
-    fn push_entry(&mut self, row: LogRow, event_type: EventType, mut addresses: Vec<String>) {
+    fn push_entry(&mut self, row: LogRow, event_type: EventType, contract_id: Option<String>, mut addresses: Vec<String>) {
         // The address table's key is (address, seq): one row per principal.
         let mut seen = HashSet::new();
         addresses.retain(|a| seen.insert(a.clone()));
@@ -339,7 +333,7 @@ impl Planner {
             block_height: row.block_height,
             block_hash: row.block_hash.clone(),
             event_type: Some(event_type),
-            contract_id: row.contract_id.clone(),
+            contract_id,
             affected_addresses: addresses,
             rollback_of: row.rollback_of,
             body: Arc::from(row.body.as_str()),

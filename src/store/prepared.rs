@@ -67,7 +67,7 @@ macro_rules! tuple_binds {
 tuple_binds!(A);
 tuple_binds!(A, B);
 tuple_binds!(A, B, C, D, E, F);
-tuple_binds!(A, B, C, D, E, F, G, H, I, J, K, L, M, N);
+tuple_binds!(A, B, C, D, E, F, G, H, I, J, K);
 
 impl<DB: Backend, B: Binds<DB>> QueryFragment<DB> for Prepared<B> {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {

@@ -1,7 +1,7 @@
 //! Read queries over the log: the read API, catch-up and projections use these and
 //! nothing else.
 
-use super::entry::{BodyAddresses, EntryKind, LogEntry};
+use super::entry::{BodyFields, EntryKind, LogEntry};
 use super::rows::LogRow;
 use super::schema::{address_entries, blocks, log_entries, principals};
 use super::{with_conn, Store, StoreError};
@@ -287,16 +287,19 @@ pub(crate) fn principal_number<'a>(name: &'a str) -> _ {
 pub(crate) fn entry_from_row(r: LogRow) -> Result<LogEntry, StoreError> {
     let kind = EntryKind::from_i16(r.kind)
         .ok_or_else(|| StoreError::Corrupt(format!("entry {} has unknown kind {}", r.seq, r.kind)))?;
-    let event_type = match r.event_type.as_deref() {
-        Some(t) => Some(t.parse().map_err(|e| StoreError::Corrupt(format!("entry {}: {e}", r.seq)))?),
+    let event_type = match r.type_code {
+        Some(code) => Some(
+            EventType::from_code(code)
+                .ok_or_else(|| StoreError::Corrupt(format!("entry {} has unknown type code {code}", r.seq)))?,
+        ),
         None => None,
     };
-    let affected_addresses = if kind.is_delivered() {
-        serde_json::from_str::<BodyAddresses>(&r.body)
-            .map_err(|e| StoreError::Corrupt(format!("entry {}: {e}", r.seq)))?
-            .affected_addresses
+    let (affected_addresses, contract_id) = if kind.is_delivered() {
+        let fields = serde_json::from_str::<BodyFields>(&r.body)
+            .map_err(|e| StoreError::Corrupt(format!("entry {}: {e}", r.seq)))?;
+        (fields.affected_addresses, fields.contract_id)
     } else {
-        Vec::new()
+        (Vec::new(), None)
     };
     Ok(LogEntry {
         seq: r.seq,
@@ -304,7 +307,7 @@ pub(crate) fn entry_from_row(r: LogRow) -> Result<LogEntry, StoreError> {
         block_height: r.block_height,
         block_hash: r.block_hash,
         event_type,
-        contract_id: r.contract_id,
+        contract_id,
         affected_addresses,
         rollback_of: r.rollback_of,
         body: Arc::from(r.body),

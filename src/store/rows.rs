@@ -10,17 +10,15 @@ pub(crate) struct LogRow {
     pub kind: i16,
     pub block_hash: String,
     pub block_height: i64,
-    pub tx_hash: Option<String>,
     pub tx_index: Option<i32>,
     pub event_index: Option<i32>,
-    pub event_type: Option<String>,
-    pub contract_id: Option<String>,
     pub rollback_of: Option<i64>,
     pub body: String,
     pub committed_at: i64,
-    /// [`crate::model::EventType::code`] of `event_type`: the type index's key.
+    /// [`crate::model::EventType::code`] of the entry's event type: the type index's key.
     pub type_code: Option<i16>,
-    /// The number of `contract_id` in `principals`: the contract index's key.
+    /// The number of the entry's contract id in `principals`: the contract index's key.
+    /// The type, the contract id and the transaction hash are read from `body`.
     pub contract_key: Option<i64>,
 }
 

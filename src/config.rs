@@ -27,6 +27,11 @@ pub struct DatabaseArgs {
     /// file stays within about this plus one group commit).
     #[arg(long, env = "SQLITE_WAL_LIMIT_MB", default_value_t = 64)]
     pub sqlite_wal_limit_mb: u32,
+    /// Address rows the writer stages before merging them into the address index in one
+    /// sorted batch; 0 writes them straight into the index. Unset: 131072 on SQLite, 0 on
+    /// PostgreSQL.
+    #[arg(long, env = "ADDRESS_MERGE_ROWS")]
+    pub address_merge_rows: Option<u64>,
 }
 
 impl DatabaseArgs {
@@ -37,6 +42,7 @@ impl DatabaseArgs {
             db_connect_timeout_ms: 3_000,
             sqlite_busy_timeout_ms: 2_000,
             sqlite_wal_limit_mb: 64,
+            address_merge_rows: None,
         }
     }
 
@@ -46,6 +52,7 @@ impl DatabaseArgs {
         config.connect_timeout = Duration::from_millis(self.db_connect_timeout_ms);
         config.sqlite_busy_timeout = Duration::from_millis(self.sqlite_busy_timeout_ms);
         config.sqlite_wal_limit_bytes = u64::from(self.sqlite_wal_limit_mb.max(1)) << 20;
+        config.address_merge_rows = self.address_merge_rows;
         Ok(config)
     }
 }

@@ -49,6 +49,9 @@ pub struct BenchArgs {
     /// Payloads in flight at once; the writer group-commits those that wait.
     #[arg(long, default_value_t = 64)]
     pub concurrency: usize,
+    /// The server's `ADDRESS_MERGE_ROWS` (unset: the backend's default).
+    #[arg(long, env = "ADDRESS_MERGE_ROWS")]
+    pub address_merge_rows: Option<u64>,
     /// Events per group commit (the server's `WRITER_MAX_BATCH_EVENTS`).
     #[arg(long, default_value_t = WriterConfig::default().max_batch_events)]
     pub max_batch_events: usize,
@@ -151,7 +154,9 @@ async fn run_actors(args: &BenchArgs, block_size: usize, scratch: &Scratch) -> R
         payloads.push(payload);
     }
     let n_payloads = payloads.len() as u64;
-    let store = Store::open(DatabaseArgs::new(&scratch.url).store_config()?).await?;
+    let mut database = DatabaseArgs::new(&scratch.url);
+    database.address_merge_rows = args.address_merge_rows;
+    let store = Store::open(database.store_config()?).await?;
     let writer = WriterConfig { max_batch_events: args.max_batch_events.max(1), ..WriterConfig::default() };
     let supervisor = Supervisor::new(store, writer, 0).start();
 
@@ -181,6 +186,7 @@ async fn run_http(args: &BenchArgs, block_size: usize, scratch: &Scratch) -> Res
     let mut config = ServerConfig::new(&scratch.url);
     config.chainhook_webhook_secret = Some(secret.clone());
     config.writer_max_batch_events = args.max_batch_events;
+    config.database.address_merge_rows = args.address_merge_rows;
     config.writer_max_pending = config.writer_max_pending.max(args.concurrency);
     let app = Application::build(config).await?;
     let addr = std::net::SocketAddr::new(app.host().parse()?, app.port());

@@ -12,7 +12,7 @@ use super::entry::{BodyFields, LogEntry};
 use super::read::block_events;
 use super::plan::{self, BlockState, EventDetail, Snapshot};
 use super::rows::{AddressRow, BlockRow, LogRow, PrincipalRow};
-use super::schema::{blocks, log_entries, principals};
+use super::schema::{address_recent, blocks, log_entries, principals};
 use super::StoreError;
 use crate::model::{EventType, Payload};
 use diesel::prelude::*;
@@ -80,11 +80,14 @@ pub struct LogWriter {
     names: HashMap<String, i64>,
     /// SQLite: copies committed pages back into the database file off the commit path.
     checkpointer: Option<Checkpointer>,
+    /// Rows in `address_recent` as of the last commit; `None` until counted (after a
+    /// connect, or a commit whose outcome is unknown).
+    staged: Option<u64>,
 }
 
 impl LogWriter {
     pub(crate) async fn open(inner: Arc<Inner>) -> Result<LogWriter, StoreError> {
-        let mut writer = LogWriter { inner, conn: None, names: HashMap::new(), checkpointer: None };
+        let mut writer = LogWriter { inner, conn: None, names: HashMap::new(), checkpointer: None, staged: None };
         writer.connect().await?;
         Ok(writer)
     }
@@ -162,10 +165,12 @@ impl LogWriter {
             return Err(classify(e));
         }
         phases.lap(Phase::Begin);
-        match append_in_transaction(conn, &self.names, payloads, &mut phases).await {
-            Ok((appended, numbered)) => match on_conn!(conn, |c| c.batch_execute("COMMIT").await) {
+        let staging = Staging { limit: self.inner.config.address_merge_rows(), staged: self.staged };
+        match append_in_transaction(conn, &self.names, payloads, staging, &mut phases).await {
+            Ok((appended, numbered, staged)) => match on_conn!(conn, |c| c.batch_execute("COMMIT").await) {
                 Ok(()) => {
                     phases.lap(Phase::Commit);
+                    self.staged = staged;
                     phases.log(appended.entries.len());
                     if self.names.len() + numbered.len() > NAME_CACHE {
                         self.names.clear();
@@ -185,6 +190,7 @@ impl LogWriter {
                     // The outcome of a failed COMMIT is unknown to us; a fresh connection
                     // re-reads the head, and redelivery is idempotent.
                     self.conn = None;
+                    self.staged = None;
                     Err(classify(e))
                 }
             },
@@ -277,20 +283,75 @@ fn classify(e: diesel::result::Error) -> StoreError {
     }
 }
 
+/// Staged address rows.
+///
+/// Each entry has one address row per principal it touches, keyed `(principal, seq)`. A
+/// group of a busy dApp touches thousands of principals, so inserted straight into the
+/// index its rows land on as many leaf pages, and SQLite writes every page a commit dirtied
+/// to the WAL (4 KiB for a 16-byte row), then copies it into the database file: with 10,000
+/// principals that was over half of ingest time. So the writer inserts them into the small
+/// `address_recent` instead, and once it holds `limit` rows, moves them all into
+/// `address_entries` in one sorted pass, in the next group's transaction: each index page
+/// is then written once per merge instead of once per group. Readers look in both tables
+/// ([`super::read::touches`]); a merge is atomic, so each row is in exactly one.
+#[derive(Clone, Copy)]
+struct Staging {
+    /// Rows staged before a merge; 0: no staging, rows go straight into the index.
+    limit: u64,
+    /// Rows staged now, if known.
+    staged: Option<u64>,
+}
+
+const MERGE_ADDRESSES: &str =
+    "INSERT INTO address_entries (principal, seq) SELECT principal, seq FROM address_recent ORDER BY principal, seq";
+/// PostgreSQL: TRUNCATE, not DELETE, so no dead rows wait for VACUUM. It locks the table
+/// until COMMIT: an address query waits for the merging group, once per `limit` rows.
+const EMPTY_RECENT_PG: &str = "TRUNCATE address_recent";
+/// SQLite runs a DELETE without WHERE as a truncation.
+const EMPTY_RECENT_SQLITE: &str = "DELETE FROM address_recent";
+
+/// Moves every staged address row into the index, when `staging` says it is time. Returns
+/// the rows staged afterwards (`None` without staging).
+async fn merge_addresses(conn: &mut WriteConn, staging: Staging) -> Result<Option<u64>, StoreError> {
+    if staging.limit == 0 {
+        return Ok(None);
+    }
+    let staged = match staging.staged {
+        Some(n) => n,
+        None => {
+            let n: i64 = on_conn!(conn, |c| address_recent::table.count().get_result(c).await).map_err(classify)?;
+            n.max(0) as u64
+        }
+    };
+    if staged < staging.limit {
+        return Ok(Some(staged));
+    }
+    let empty = match conn {
+        WriteConn::Pg(_) => EMPTY_RECENT_PG,
+        WriteConn::Sqlite(_) => EMPTY_RECENT_SQLITE,
+    };
+    on_conn!(conn, |c| c.batch_execute(&format!("{MERGE_ADDRESSES}; {empty};")).await).map_err(classify)?;
+    tracing::debug!(rows = staged, "address rows merged");
+    Ok(Some(0))
+}
+
 /// Appends inside the open transaction. Also returns the principal numbers this group
-/// looked up or made, for the cache once the transaction commits.
+/// looked up or made, for the cache once the transaction commits, and the address rows
+/// staged after it.
 async fn append_in_transaction(
     conn: &mut WriteConn,
     known: &HashMap<String, i64>,
     payloads: Vec<Payload>,
+    staging: Staging,
     phases: &mut Phases,
-) -> Result<(Appended, HashMap<String, i64>), StoreError> {
+) -> Result<(Appended, HashMap<String, i64>, Option<u64>), StoreError> {
     let head: Option<i64> = on_conn!(conn, |c| log_entries::table
         .select(diesel::dsl::max(log_entries::seq))
         .first(c)
         .await)
     .map_err(classify)?;
     let snapshot = load_snapshot(conn, &payloads).await?;
+    let staged = merge_addresses(conn, staging).await?;
     phases.lap(Phase::Load);
     let committed_at = chrono::Utc::now().timestamp_millis();
     let plan = plan::plan(head.unwrap_or(0), snapshot, payloads, committed_at)?;
@@ -317,7 +378,14 @@ async fn append_in_transaction(
     // In key order, consecutive inserts into the address index land on the same or the
     // next leaf page instead of one page per principal at random.
     address_rows.sort_unstable_by_key(|a| (a.principal, a.seq));
-    let rows = Rows { principals: new_principals, log: rows, addresses: address_rows, blocks: block_upserts };
+    let staged = staged.map(|n| n + address_rows.len() as u64);
+    let rows = Rows {
+        principals: new_principals,
+        log: rows,
+        addresses: address_rows,
+        staged: staged.is_some(),
+        blocks: block_upserts,
+    };
     match conn {
         WriteConn::Pg(c) => pg_write::write(c, rows).await?,
         // diesel's multi-row INSERT on SQLite exists only on the sync connection.
@@ -327,7 +395,7 @@ async fn append_in_transaction(
             .map_err(classify)??,
     }
     phases.lap(Phase::Write);
-    Ok((Appended { reports, entries, head_seq: head }, numbered))
+    Ok((Appended { reports, entries, head_seq: head }, numbered, staged))
 }
 
 /// Every row one group commit inserts, keys numbered.
@@ -335,6 +403,8 @@ struct Rows {
     principals: Vec<PrincipalRow>,
     log: Vec<LogRow>,
     addresses: Vec<AddressRow>,
+    /// Whether `addresses` go into `address_recent` (else into `address_entries`).
+    staged: bool,
     blocks: Vec<BlockRow>,
 }
 
@@ -490,6 +560,8 @@ mod pg_write {
         type_code, contract_key)";
     const INSERT_ADDRESSES: &str =
         "INSERT INTO address_entries (principal, seq) SELECT * FROM unnest(?::int8[], ?::int8[])";
+    const INSERT_RECENT: &str =
+        "INSERT INTO address_recent (principal, seq) SELECT * FROM unnest(?::int8[], ?::int8[])";
     const INSERT_PRINCIPALS: &str =
         "INSERT INTO principals (id, name) SELECT * FROM unnest(?::int8[], ?::text[])";
     /// A group names each block once (the planner's touched list).
@@ -504,7 +576,7 @@ mod pg_write {
     /// the other in the transaction while this side builds the next one's arrays, and the
     /// group waits for one round trip instead of four.
     pub(super) async fn write(c: &mut AsyncPgConnection, w: Rows) -> Result<(), StoreError> {
-        let Rows { principals, log: rows, addresses, blocks: block_upserts } = w;
+        let Rows { principals, log: rows, addresses, staged, blocks: block_upserts } = w;
         let c: &AsyncPgConnection = c;
         let new_principals = async move {
             if !principals.is_empty() {
@@ -562,7 +634,8 @@ mod pg_write {
         let address_rows = async move {
             if !addresses.is_empty() {
                 let (principal, seq): (Vec<i64>, Vec<i64>) = addresses.into_iter().map(|a| (a.principal, a.seq)).unzip();
-                Prepared::new(INSERT_ADDRESSES, (bind::<Array<BigInt>, _>(principal), bind::<Array<BigInt>, _>(seq)))
+                let sql = if staged { INSERT_RECENT } else { INSERT_ADDRESSES };
+                Prepared::new(sql, (bind::<Array<BigInt>, _>(principal), bind::<Array<BigInt>, _>(seq)))
                     .execute(&mut &*c)
                     .await
                     .map_err(classify)?;
@@ -609,7 +682,8 @@ mod pg_write {
 mod sync_write {
     use super::{classify, Rows, INSERT_CHUNK};
     use crate::store::prepared::{bind, Prepared};
-    use crate::store::schema::{address_entries, log_entries, principals};
+    use crate::store::rows::RecentAddressRow;
+    use crate::store::schema::{address_entries, address_recent, log_entries, principals};
     use crate::store::StoreError;
     use diesel::sql_types::{BigInt, Bool, Nullable, Text};
     use diesel::{RunQueryDsl, SqliteConnection};
@@ -646,7 +720,13 @@ mod sync_write {
             diesel::insert_into(principals::table).values(chunk).execute(c).map_err(classify)?;
         }
         insert_in_fixed_chunks!(c, log_entries::table, w.log);
-        insert_in_fixed_chunks!(c, address_entries::table, w.addresses);
+        if w.staged {
+            let recent: Vec<RecentAddressRow> =
+                w.addresses.iter().map(|a| RecentAddressRow { principal: a.principal, seq: a.seq }).collect();
+            insert_in_fixed_chunks!(c, address_recent::table, recent);
+        } else {
+            insert_in_fixed_chunks!(c, address_entries::table, w.addresses);
+        }
         // One statement per block (diesel has no multi-row upsert for SQLite), of fixed
         // text: `Prepared` lets the connection keep it prepared.
         for b in &w.blocks {

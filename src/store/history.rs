@@ -5,9 +5,9 @@
 //! `(type_code, seq)`, `address_entries (principal, seq)`, `(block_height, seq)`.
 
 use super::entry::{EntryKind, LogEntry};
-use super::read::{entry_from_row, principal_number, MAX_PAGE};
+use super::read::{entry_from_row, principal_number, touches, MAX_PAGE};
 use super::rows::LogRow;
-use super::schema::{address_entries, blocks, log_entries};
+use super::schema::{blocks, log_entries};
 use super::{with_conn, Store, StoreError};
 use crate::model::EventType;
 use diesel::prelude::*;
@@ -173,15 +173,7 @@ impl Store {
                 query = query.filter(log_entries::block_hash.eq(hash));
             }
             if let Some(address) = &r.filter.address {
-                query = query.filter(
-                    log_entries::seq.eq_any(
-                        address_entries::table
-                            .filter(address_entries::principal.nullable().eq(principal_number(address)))
-                            .filter(address_entries::seq.gt(r.after))
-                            .filter(address_entries::seq.le(r.upto))
-                            .select(address_entries::seq),
-                    ),
-                );
+                query = query.filter(touches(address, r.after, r.upto));
             }
             query.load(c).await?
         }))

@@ -3,7 +3,7 @@
 
 use super::entry::{BodyFields, EntryKind, LogEntry};
 use super::rows::LogRow;
-use super::schema::{address_entries, blocks, log_entries, principals};
+use super::schema::{address_entries, address_recent, blocks, log_entries, principals};
 use super::{with_conn, Store, StoreError};
 use crate::model::EventType;
 use diesel::prelude::*;
@@ -123,14 +123,7 @@ impl Store {
                 query = query.filter(log_entries::block_height.ge(h));
             }
             if let Some(address) = &q.address {
-                query = query.filter(
-                    log_entries::seq.eq_any(
-                        address_entries::table
-                            .filter(address_entries::principal.nullable().eq(principal_number(address)))
-                            .filter(address_entries::seq.gt(q.after_seq))
-                            .select(address_entries::seq),
-                    ),
-                );
+                query = query.filter(touches(address, q.after_seq, i64::MAX));
             }
             query.load(c).await?
         });
@@ -279,9 +272,31 @@ pub(crate) fn block_events<'a>(hash: &'a str, applied: i64, last: i64) -> _ {
 
 /// The number of principal or contract id `name` in `principals`, as a scalar subquery:
 /// NULL, which matches nothing, for a name the log never mentioned.
-#[diesel::dsl::auto_type(no_type_alias)]
+#[diesel::dsl::auto_type]
 pub(crate) fn principal_number<'a>(name: &'a str) -> _ {
     principals::table.filter(principals::name.eq(name)).select(principals::id).single_value()
+}
+
+/// Log entries that touch principal `name`, with `seq` in `after..=upto`: its rows in
+/// `address_entries` and in `address_recent` (rows the writer has not merged yet; each
+/// entry's row is in one of the two). One `IN` over a `UNION ALL`, which both planners
+/// turn into index lookups by `seq`; an `OR` of two `IN`s would make PostgreSQL scan the
+/// log and test each row.
+#[diesel::dsl::auto_type(no_type_alias)]
+pub(crate) fn touches<'a>(name: &'a str, after: i64, upto: i64) -> _ {
+    let number: principal_number<'a> = principal_number(name);
+    let merged = address_entries::table
+        .filter(address_entries::principal.nullable().eq(number))
+        .filter(address_entries::seq.gt(after))
+        .filter(address_entries::seq.le(upto))
+        .select(address_entries::seq);
+    let number_again: principal_number<'a> = principal_number(name);
+    let recent = address_recent::table
+        .filter(address_recent::principal.nullable().eq(number_again))
+        .filter(address_recent::seq.gt(after))
+        .filter(address_recent::seq.le(upto))
+        .select(address_recent::seq);
+    log_entries::seq.eq_any(merged.union_all(recent))
 }
 
 pub(crate) fn entry_from_row(r: LogRow) -> Result<LogEntry, StoreError> {

@@ -32,6 +32,14 @@ diesel::table! {
 }
 
 diesel::table! {
+    /// Address rows not merged into `address_entries` yet (`super::append`).
+    address_recent (principal, seq) {
+        principal -> BigInt,
+        seq -> BigInt,
+    }
+}
+
+diesel::table! {
     blocks (block_hash) {
         block_hash -> Text,
         block_height -> BigInt,
@@ -43,4 +51,4 @@ diesel::table! {
 }
 
 diesel::joinable!(address_entries -> log_entries (seq));
-diesel::allow_tables_to_appear_in_same_query!(log_entries, address_entries, principals, blocks);
+diesel::allow_tables_to_appear_in_same_query!(log_entries, address_entries, address_recent, principals, blocks);

@@ -13,6 +13,10 @@ use serde::Serialize;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
+/// foldhash: the planner hashes a block hash or two per payload, and SipHash showed in
+/// profiles of groups of many small payloads.
+type FastSet<T> = HashSet<T, foldhash::fast::RandomState>;
+
 /// What the webhook answers for one payload (PROTOCOL §1).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -83,7 +87,9 @@ struct Planner {
     committed_at: i64,
     snapshot: Snapshot,
     plan: Plan,
+    /// Blocks to upsert, in the order the group first touched them.
     touched_blocks: Vec<String>,
+    touched_set: FastSet<String>,
     /// Blocks some payload of the group rolls back: only their new events need details.
     rolled_back_in_group: HashSet<String>,
 }
@@ -100,6 +106,7 @@ pub(crate) fn plan(
         snapshot,
         plan: Plan::default(),
         touched_blocks: Vec::new(),
+        touched_set: FastSet::default(),
         rolled_back_in_group: payloads
             .iter()
             .flat_map(|p| p.rollback.iter().map(|b| b.hash.clone()))
@@ -119,7 +126,8 @@ impl Planner {
     }
 
     fn touch(&mut self, hash: &str) {
-        if !self.touched_blocks.iter().any(|h| h == hash) {
+        if !self.touched_set.contains(hash) {
+            self.touched_set.insert(hash.to_string());
             self.touched_blocks.push(hash.to_string());
         }
     }
@@ -144,12 +152,14 @@ impl Planner {
             let canonical = self.snapshot.blocks.get(&block.hash).is_some_and(|b| b.canonical);
             if !canonical {
                 let seq = self.next_seq();
-                let body = serde_json::json!({
-                    "seq": seq, "blockHash": block.hash, "blockHeight": block.height,
-                    "parentHash": block.parent_hash, "timestamp": block.timestamp,
-                    "transactions": block.transactions,
-                })
-                .to_string();
+                let body = encode(&AppliedMarker {
+                    block_hash: &block.hash,
+                    block_height: block.height,
+                    parent_hash: block.parent_hash.as_deref(),
+                    seq,
+                    timestamp: block.timestamp,
+                    transactions: &block.transactions,
+                })?;
                 self.push_marker(seq, EntryKind::BlockApplied, &block.hash, block.height, body);
                 self.snapshot.blocks.insert(
                     block.hash.clone(),
@@ -322,8 +332,20 @@ impl Planner {
 
     fn push_entry(&mut self, row: LogRow, event_type: EventType, contract_id: Option<String>, mut addresses: Vec<String>) {
         // The address table's key is (address, seq): one row per principal.
-        let mut seen = HashSet::new();
-        addresses.retain(|a| seen.insert(a.clone()));
+        // Most entries name a handful of principals: a linear check beats hashing them.
+        if addresses.len() <= 16 {
+            let mut i = 0;
+            while i < addresses.len() {
+                if addresses[..i].contains(&addresses[i]) {
+                    addresses.remove(i);
+                } else {
+                    i += 1;
+                }
+            }
+        } else {
+            let mut seen = FastSet::default();
+            addresses.retain(|a| seen.insert(a.clone()));
+        }
         for a in &addresses {
             self.plan.writes.addresses.push((a.clone(), row.seq));
         }
@@ -357,6 +379,18 @@ impl Planner {
         self.plan.head = self.head;
         Ok(self.plan)
     }
+}
+
+/// The body of a `BlockApplied` marker: the block as delivered, without its events.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct AppliedMarker<'a> {
+    block_hash: &'a str,
+    block_height: i64,
+    parent_hash: Option<&'a str>,
+    seq: i64,
+    timestamp: i64,
+    transactions: &'a [crate::model::TxSummary],
 }
 
 fn encode<T: Serialize>(value: &T) -> Result<String, StoreError> {

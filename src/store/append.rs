@@ -11,6 +11,7 @@ use super::connect::{establish_pg, establish_sqlite, Backend, Inner, SqliteConn}
 use super::entry::{BodyFields, LogEntry};
 use super::read::block_events;
 use super::plan::{self, BlockState, EventDetail, Snapshot};
+use super::prepared::{bind, Prepared};
 use super::rows::{AddressRow, BlockRow, LogRow, PrincipalRow};
 use super::schema::{address_recent, blocks, log_entries, principals};
 use super::StoreError;
@@ -454,6 +455,10 @@ async fn number_names(
     Ok((numbered, new))
 }
 
+/// The `blocks` rows of the hashes in a JSON array (SQLite).
+const SQLITE_BLOCKS_BY_HASH: &str = "SELECT block_hash, block_height, parent_hash, canonical, last_seq, \
+    applied_seq FROM blocks WHERE block_hash IN (SELECT value FROM json_each(?))";
+
 async fn load_snapshot(conn: &mut WriteConn, payloads: &[Payload]) -> Result<Snapshot, StoreError> {
     let mut hashes: Vec<String> = Vec::new();
     let mut seen = HashSet::new();
@@ -470,12 +475,24 @@ async fn load_snapshot(conn: &mut WriteConn, payloads: &[Payload]) -> Result<Sna
     }
     let mut snapshot = Snapshot::default();
     for chunk in hashes.chunks(LOOKUP_CHUNK) {
-        let rows: Vec<BlockRow> = on_conn!(conn, |c| blocks::table
-            .filter(blocks::block_hash.eq_any(chunk))
-            .select(BlockRow::as_select())
-            .load(c)
-            .await)
-        .map_err(classify)?;
+        let rows: Vec<BlockRow> = match conn {
+            WriteConn::Pg(c) => blocks::table
+                .filter(blocks::block_hash.eq_any(chunk))
+                .select(BlockRow::as_select())
+                .load(&mut **c)
+                .await
+                .map_err(classify)?,
+            // diesel writes `IN (?, ?, …)` for a list on SQLite: a new statement per
+            // length, parsed each group. One JSON array bind keeps one statement prepared.
+            WriteConn::Sqlite(c) => {
+                let list = serde_json::to_string(chunk)
+                    .map_err(|e| StoreError::Corrupt(format!("cannot encode block hashes: {e}")))?;
+                Prepared::new(SQLITE_BLOCKS_BY_HASH, (bind::<diesel::sql_types::Text, _>(list),))
+                    .load(c)
+                    .await
+                    .map_err(classify)?
+            }
+        };
         for r in rows {
             snapshot.blocks.insert(
                 r.block_hash,

@@ -87,6 +87,11 @@ impl<B> QueryId for Prepared<B> {
     const HAS_STATIC_QUERY_ID: bool = false;
 }
 
+/// Rows come back by column name (`QueryableByName`), as with `sql_query`.
+impl<B> diesel::query_builder::Query for Prepared<B> {
+    type SqlType = diesel::sql_types::Untyped;
+}
+
 impl<B, Conn> diesel::RunQueryDsl<Conn> for Prepared<B> {}
 
 #[cfg(test)]

@@ -44,7 +44,7 @@ pub(crate) struct PrincipalRow {
     pub name: String,
 }
 
-#[derive(Debug, Clone, Insertable, Queryable, Selectable)]
+#[derive(Debug, Clone, Insertable, Queryable, QueryableByName, Selectable)]
 #[diesel(table_name = blocks, treat_none_as_default_value = false)]
 pub(crate) struct BlockRow {
     pub block_hash: String,

@@ -157,17 +157,23 @@ impl LogWriter {
         let Some(conn) = self.conn.as_mut() else {
             return Err(StoreError::Unavailable("no write connection".into()));
         };
-        let begin = match conn {
-            WriteConn::Pg(_) => format!("BEGIN; SELECT pg_advisory_xact_lock({PG_APPEND_LOCK});"),
-            WriteConn::Sqlite(_) => "BEGIN IMMEDIATE".to_string(),
+        let wanted = WantedBlocks::of(&payloads);
+        let started = match conn {
+            WriteConn::Pg(c) => pg_begin(c, &wanted.hashes).await,
+            WriteConn::Sqlite(c) => sqlite_begin(c, &wanted.hashes).await,
         };
-        if let Err(e) = on_conn!(conn, |c| c.batch_execute(&begin).await) {
-            self.conn = None;
-            return Err(classify(e));
-        }
+        let (head, block_rows) = match started {
+            Ok(started) => started,
+            Err(e) => {
+                // Dropping the connection also ends a transaction begun before the failure.
+                self.conn = None;
+                return Err(classify(e));
+            }
+        };
         phases.lap(Phase::Begin);
         let staging = Staging { limit: self.inner.config.address_merge_rows(), staged: self.staged };
-        match append_in_transaction(conn, &self.names, payloads, staging, &mut phases).await {
+        let start = GroupStart { head: head.unwrap_or(0), block_rows, rolled: wanted.rolled };
+        match append_in_transaction(conn, &self.names, payloads, start, staging, &mut phases).await {
             Ok((appended, numbered, staged)) => match on_conn!(conn, |c| c.batch_execute("COMMIT").await) {
                 Ok(()) => {
                     phases.lap(Phase::Commit);
@@ -343,19 +349,16 @@ async fn append_in_transaction(
     conn: &mut WriteConn,
     known: &HashMap<String, i64>,
     payloads: Vec<Payload>,
+    start: GroupStart,
     staging: Staging,
     phases: &mut Phases,
 ) -> Result<(Appended, HashMap<String, i64>, Option<u64>), StoreError> {
-    let head: Option<i64> = on_conn!(conn, |c| log_entries::table
-        .select(diesel::dsl::max(log_entries::seq))
-        .first(c)
-        .await)
-    .map_err(classify)?;
-    let snapshot = load_snapshot(conn, &payloads).await?;
+    let head = start.head;
+    let snapshot = load_snapshot(conn, start).await?;
     let staged = merge_addresses(conn, staging).await?;
     phases.lap(Phase::Load);
     let committed_at = chrono::Utc::now().timestamp_millis();
-    let plan = plan::plan(head.unwrap_or(0), snapshot, payloads, committed_at)?;
+    let plan = plan::plan(head, snapshot, payloads, committed_at)?;
     phases.lap(Phase::Plan);
 
     let plan::Plan { writes, reports, entries, head } = plan;
@@ -455,56 +458,110 @@ async fn number_names(
     Ok((numbered, new))
 }
 
+/// The blocks a group's payloads name, each once, in order of first mention.
+struct WantedBlocks {
+    hashes: Vec<String>,
+    /// The ones some payload rolls back.
+    rolled: HashSet<String>,
+}
+
+impl WantedBlocks {
+    fn of(payloads: &[Payload]) -> WantedBlocks {
+        let mut hashes: Vec<String> = Vec::new();
+        let mut seen = HashSet::new();
+        let mut rolled = HashSet::new();
+        for p in payloads {
+            for b in p.rollback.iter().chain(p.apply.iter()) {
+                if seen.insert(b.hash.as_str()) {
+                    hashes.push(b.hash.clone());
+                }
+            }
+            for b in &p.rollback {
+                rolled.insert(b.hash.clone());
+            }
+        }
+        WantedBlocks { hashes, rolled }
+    }
+}
+
+/// What a group reads as its transaction begins.
+struct GroupStart {
+    /// The log's head `seq` (0 when empty).
+    head: i64,
+    /// The `blocks` rows of the group's blocks that exist.
+    block_rows: Vec<BlockRow>,
+    rolled: HashSet<String>,
+}
+
+const PG_LOCK: &str = "SELECT pg_advisory_xact_lock(?)";
+
+/// PostgreSQL: BEGIN, the advisory lock, the head and the group's `blocks` rows, pipelined
+/// (sent together, run in order): one round trip where a single delivery waited for three.
+/// The order holds: diesel-async sends a statement when its future is first polled (a
+/// statement not yet prepared is sent once it is, before the next one is looked at), and
+/// `try_join4` polls them in order.
+async fn pg_begin(c: &mut AsyncPgConnection, hashes: &[String]) -> QueryResult<(Option<i64>, Vec<BlockRow>)> {
+    let c: &AsyncPgConnection = c;
+    let begin = async move { (&mut &*c).batch_execute("BEGIN").await };
+    let lock = async move {
+        Prepared::new(PG_LOCK, (bind::<diesel::sql_types::BigInt, _>(PG_APPEND_LOCK),)).execute(&mut &*c).await
+    };
+    let head = async move { log_entries::table.select(diesel::dsl::max(log_entries::seq)).first(&mut &*c).await };
+    // `= ANY($1)`: one array bind, whatever the group's size.
+    let rows = async move {
+        blocks::table
+            .filter(blocks::block_hash.eq_any(hashes))
+            .select(BlockRow::as_select())
+            .load(&mut &*c)
+            .await
+    };
+    let ((), _, head, rows) = futures_util::future::try_join4(begin, lock, head, rows).await?;
+    Ok((head, rows))
+}
+
 /// The `blocks` rows of the hashes in a JSON array (SQLite).
 const SQLITE_BLOCKS_BY_HASH: &str = "SELECT block_hash, block_height, parent_hash, canonical, last_seq, \
     applied_seq FROM blocks WHERE block_hash IN (SELECT value FROM json_each(?))";
 
-async fn load_snapshot(conn: &mut WriteConn, payloads: &[Payload]) -> Result<Snapshot, StoreError> {
-    let mut hashes: Vec<String> = Vec::new();
-    let mut seen = HashSet::new();
-    let mut rolled: HashSet<&str> = HashSet::new();
-    for p in payloads {
-        for b in p.rollback.iter().chain(p.apply.iter()) {
-            if seen.insert(b.hash.as_str()) {
-                hashes.push(b.hash.clone());
-            }
+/// SQLite: `BEGIN IMMEDIATE` (the write lock up front), the head and the group's `blocks`
+/// rows, in one trip to the connection's thread. diesel writes `IN (?, ?, …)` for a list
+/// on SQLite, a new statement per length; one JSON array bind keeps one statement prepared.
+async fn sqlite_begin(c: &mut SqliteConn, hashes: &[String]) -> QueryResult<(Option<i64>, Vec<BlockRow>)> {
+    let lists = hashes
+        .chunks(LOOKUP_CHUNK)
+        .map(serde_json::to_string)
+        .collect::<Result<Vec<String>, _>>()
+        .map_err(|e| diesel::result::Error::SerializationError(Box::new(e)))?;
+    c.spawn_blocking(move |c| {
+        use diesel::connection::SimpleConnection;
+        c.batch_execute("BEGIN IMMEDIATE")?;
+        let head = diesel::RunQueryDsl::first(log_entries::table.select(diesel::dsl::max(log_entries::seq)), c)?;
+        let mut rows = Vec::new();
+        for list in lists {
+            let query = Prepared::new(SQLITE_BLOCKS_BY_HASH, (bind::<diesel::sql_types::Text, _>(list),));
+            let found: Vec<BlockRow> = diesel::RunQueryDsl::load(query, c)?;
+            rows.extend(found);
         }
-        for b in &p.rollback {
-            rolled.insert(b.hash.as_str());
-        }
-    }
+        Ok((head, rows))
+    })
+    .await
+}
+
+/// The canonical state of a group's blocks, from the rows read as it began.
+async fn load_snapshot(conn: &mut WriteConn, start: GroupStart) -> Result<Snapshot, StoreError> {
+    let GroupStart { block_rows, rolled, .. } = start;
     let mut snapshot = Snapshot::default();
-    for chunk in hashes.chunks(LOOKUP_CHUNK) {
-        let rows: Vec<BlockRow> = match conn {
-            WriteConn::Pg(c) => blocks::table
-                .filter(blocks::block_hash.eq_any(chunk))
-                .select(BlockRow::as_select())
-                .load(&mut **c)
-                .await
-                .map_err(classify)?,
-            // diesel writes `IN (?, ?, …)` for a list on SQLite: a new statement per
-            // length, parsed each group. One JSON array bind keeps one statement prepared.
-            WriteConn::Sqlite(c) => {
-                let list = serde_json::to_string(chunk)
-                    .map_err(|e| StoreError::Corrupt(format!("cannot encode block hashes: {e}")))?;
-                Prepared::new(SQLITE_BLOCKS_BY_HASH, (bind::<diesel::sql_types::Text, _>(list),))
-                    .load(c)
-                    .await
-                    .map_err(classify)?
-            }
-        };
-        for r in rows {
-            snapshot.blocks.insert(
-                r.block_hash,
-                BlockState {
-                    height: r.block_height,
-                    parent_hash: r.parent_hash,
-                    canonical: r.canonical,
-                    last_seq: r.last_seq,
-                    applied_seq: r.applied_seq,
-                },
-            );
-        }
+    for r in block_rows {
+        snapshot.blocks.insert(
+            r.block_hash,
+            BlockState {
+                height: r.block_height,
+                parent_hash: r.parent_hash,
+                canonical: r.canonical,
+                last_seq: r.last_seq,
+                applied_seq: r.applied_seq,
+            },
+        );
     }
     // The events of each canonical block: its event entries since its latest application.
     // Only blocks seen before (redeliveries, rollbacks) get here, never a new block.

@@ -297,6 +297,13 @@ impl TestApp {
         }
     }
 
+    /// A second server (another node) on this server's database; the first keeps the
+    /// database and removes it.
+    pub async fn spawn_beside(&self) -> TestApp {
+        let db = TestDb { url: self.db.url.clone(), pg_name: None, _dir: None };
+        Self::spawn_with(db, |_| {}).await
+    }
+
     pub async fn post_raw(&self, body: impl Into<reqwest::Body>, auth: Option<&str>) -> reqwest::Response {
         let mut req = self
             .client

@@ -332,20 +332,8 @@ impl Planner {
 
     fn push_entry(&mut self, row: LogRow, event_type: EventType, contract_id: Option<String>, mut addresses: Vec<String>) {
         // The address table's key is (address, seq): one row per principal.
-        // Most entries name a handful of principals: a linear check beats hashing them.
-        if addresses.len() <= 16 {
-            let mut i = 0;
-            while i < addresses.len() {
-                if addresses[..i].contains(&addresses[i]) {
-                    addresses.remove(i);
-                } else {
-                    i += 1;
-                }
-            }
-        } else {
-            let mut seen = FastSet::default();
-            addresses.retain(|a| seen.insert(a.clone()));
-        }
+        let mut seen = FastSet::default();
+        addresses.retain(|a| seen.insert(a.clone()));
         for a in &addresses {
             self.plan.writes.addresses.push((a.clone(), row.seq));
         }

@@ -255,6 +255,8 @@ enum Phase {
 }
 
 /// Where a group commit's time goes, logged at debug level (`RUST_LOG=timebank_realtime=debug`).
+/// `plan_us` is the first stretch's planning; the later stretches are planned while earlier
+/// ones are written, inside `write_us`.
 struct Phases {
     payloads: usize,
     last: std::time::Instant,
@@ -342,9 +344,21 @@ async fn merge_addresses(conn: &mut WriteConn, staging: Staging) -> Result<Optio
     Ok(Some(0))
 }
 
+/// Log rows per stretch of a group that is written while the next stretch is planned: at
+/// least this many, else an eighth of the group. Each stretch costs the writer one more
+/// trip to the database (a round trip on PostgreSQL, a hand-over to the connection's thread
+/// on SQLite).
+const STRETCH_MIN_ROWS: usize = 256;
+const STRETCHES_PER_GROUP: usize = 8;
+
 /// Appends inside the open transaction. Also returns the principal numbers this group
 /// looked up or made, for the cache once the transaction commits, and the address rows
 /// staged after it.
+///
+/// The group is planned in stretches of payloads: while one stretch's rows are written,
+/// the next is planned, so the database (or SQLite's thread) and the planner work at once
+/// instead of in turn. Block rows go last, once the whole group is planned. It is still one
+/// transaction, and the rows are the ones planning the group at once would give.
 async fn append_in_transaction(
     conn: &mut WriteConn,
     known: &HashMap<String, i64>,
@@ -355,22 +369,73 @@ async fn append_in_transaction(
 ) -> Result<(Appended, HashMap<String, i64>, Option<u64>), StoreError> {
     let head = start.head;
     let snapshot = load_snapshot(conn, start).await?;
-    let staged = merge_addresses(conn, staging).await?;
+    let mut staged = merge_addresses(conn, staging).await?;
     phases.lap(Phase::Load);
     let committed_at = chrono::Utc::now().timestamp_millis();
-    let plan = plan::plan(head, snapshot, payloads, committed_at)?;
+    let expected_rows: usize = payloads.iter().map(|p| p.apply_event_count() + p.apply.len()).sum();
+    let stretch = (expected_rows / STRETCHES_PER_GROUP).max(STRETCH_MIN_ROWS);
+    let mut planner = plan::Planner::new(head, snapshot, &payloads, committed_at);
+    let mut payloads = payloads.into_iter();
+    plan_stretch(&mut planner, &mut payloads, stretch)?;
     phases.lap(Phase::Plan);
 
-    let plan::Plan { writes, reports, entries, head } = plan;
-    let (numbered, new_principals) = number_names(conn, known, &entries, &writes.addresses).await?;
+    let mut numbered = HashMap::new();
+    loop {
+        let last = payloads.len() == 0;
+        let taken = planner.take_rows();
+        let mut rows = numbered_rows(conn, known, &mut numbered, taken, staged.is_some()).await?;
+        staged = staged.map(|n| n + rows.addresses.len() as u64);
+        if last {
+            let plan = planner.finish()?;
+            let plan::Plan { writes, reports, entries, head } = plan;
+            debug_assert!(writes.rows.is_empty() && writes.addresses.is_empty());
+            rows.blocks = writes.block_upserts;
+            write_rows(conn, rows).await?;
+            phases.lap(Phase::Write);
+            return Ok((Appended { reports, entries, head_seq: head }, numbered, staged));
+        }
+        let written = write_rows(conn, rows);
+        let planned = async { plan_stretch(&mut planner, &mut payloads, stretch) };
+        let (written, planned) = futures_util::future::join(written, planned).await;
+        written?;
+        planned?;
+    }
+}
+
+/// Plans payloads until `rows` log rows wait to be written or the payloads run out.
+fn plan_stretch(
+    planner: &mut plan::Planner,
+    payloads: &mut std::vec::IntoIter<Payload>,
+    rows: usize,
+) -> Result<(), StoreError> {
+    while planner.pending_rows() < rows {
+        match payloads.next() {
+            Some(payload) => planner.push(payload)?,
+            None => break,
+        }
+    }
+    Ok(())
+}
+
+/// A stretch's rows with their keys numbered: contract ids and principals get the numbers
+/// `known` or `numbered` hold, or new ones (added to `numbered`, and their `principals`
+/// rows to the result).
+async fn numbered_rows(
+    conn: &mut WriteConn,
+    known: &HashMap<String, i64>,
+    numbered: &mut HashMap<String, i64>,
+    taken: plan::Taken<'_>,
+    staged: bool,
+) -> Result<Rows, StoreError> {
+    let plan::Taken { mut rows, addresses, entries } = taken;
+    let new_principals = number_names(conn, known, numbered, entries, &addresses).await?;
     let number = |name: &str| {
         known.get(name).or_else(|| numbered.get(name)).copied().ok_or_else(|| {
             StoreError::Corrupt(format!("principal {name} has no number"))
         })
     };
-    let plan::Writes { mut rows, addresses, block_upserts } = writes;
-    debug_assert!(rows.iter().zip(&entries).all(|(r, e)| r.seq == e.seq) && rows.len() == entries.len());
-    for (row, entry) in rows.iter_mut().zip(&entries) {
+    debug_assert!(rows.iter().zip(entries).all(|(r, e)| r.seq == e.seq) && rows.len() == entries.len());
+    for (row, entry) in rows.iter_mut().zip(entries) {
         if let Some(contract) = &entry.contract_id {
             row.contract_key = Some(number(contract)?);
         }
@@ -382,24 +447,20 @@ async fn append_in_transaction(
     // In key order, consecutive inserts into the address index land on the same or the
     // next leaf page instead of one page per principal at random.
     address_rows.sort_unstable_by_key(|a| (a.principal, a.seq));
-    let staged = staged.map(|n| n + address_rows.len() as u64);
-    let rows = Rows {
-        principals: new_principals,
-        log: rows,
-        addresses: address_rows,
-        staged: staged.is_some(),
-        blocks: block_upserts,
-    };
+    Ok(Rows { principals: new_principals, log: rows, addresses: address_rows, staged, blocks: Vec::new() })
+}
+
+/// Inserts `rows`. On SQLite the work is handed to the connection's thread at once, before
+/// the future is first polled; on PostgreSQL the statements go out when it is.
+async fn write_rows(conn: &mut WriteConn, rows: Rows) -> Result<(), StoreError> {
     match conn {
-        WriteConn::Pg(c) => pg_write::write(c, rows).await?,
+        WriteConn::Pg(c) => pg_write::write(c, rows).await,
         // diesel's multi-row INSERT on SQLite exists only on the sync connection.
         WriteConn::Sqlite(c) => c
             .spawn_blocking(move |c| Ok(sync_write::write(c, rows)))
             .await
-            .map_err(classify)??,
+            .map_err(classify)?,
     }
-    phases.lap(Phase::Write);
-    Ok((Appended { reports, entries, head_seq: head }, numbered, staged))
 }
 
 /// Every row one group commit inserts, keys numbered.
@@ -412,26 +473,29 @@ struct Rows {
     blocks: Vec<BlockRow>,
 }
 
-/// Numbers every contract id of `entries` and principal of `addresses` that `known` lacks: the ones
-/// `principals` holds already, and the next free numbers for new ones (in name order).
-/// Inside the append transaction, which serialises appends, so numbers stay unique.
+/// Numbers every contract id of `entries` and principal of `addresses` that neither `known`
+/// nor `numbered` holds: the ones `principals` holds already, and the next free numbers for
+/// new ones (in name order), all added to `numbered`. Returns the `principals` rows to
+/// insert for the new ones. Inside the append transaction, which serialises appends, so
+/// numbers stay unique; rows of earlier stretches of the group are inserted by then.
 async fn number_names(
     conn: &mut WriteConn,
     known: &HashMap<String, i64>,
+    numbered: &mut HashMap<String, i64>,
     entries: &[LogEntry],
     addresses: &[(String, i64)],
-) -> Result<(HashMap<String, i64>, Vec<PrincipalRow>), StoreError> {
+) -> Result<Vec<PrincipalRow>, StoreError> {
     let missing: BTreeSet<&str> = entries
         .iter()
         .filter_map(|e| e.contract_id.as_deref())
         .chain(addresses.iter().map(|(name, _)| name.as_str()))
-        .filter(|name| !known.contains_key(*name))
+        .filter(|name| !known.contains_key(*name) && !numbered.contains_key(*name))
         .collect();
-    let mut numbered = HashMap::new();
     if missing.is_empty() {
-        return Ok((numbered, Vec::new()));
+        return Ok(Vec::new());
     }
     let missing: Vec<&str> = missing.into_iter().collect();
+    let mut found_any = 0;
     for chunk in missing.chunks(LOOKUP_CHUNK) {
         let found: Vec<(i64, String)> = on_conn!(conn, |c| principals::table
             .filter(principals::name.eq_any(chunk))
@@ -439,10 +503,11 @@ async fn number_names(
             .load(c)
             .await)
         .map_err(classify)?;
+        found_any += found.len();
         numbered.extend(found.into_iter().map(|(id, name)| (name, id)));
     }
     let mut new = Vec::new();
-    if numbered.len() < missing.len() {
+    if found_any < missing.len() {
         let max: Option<i64> =
             on_conn!(conn, |c| principals::table.select(diesel::dsl::max(principals::id)).first(c).await)
                 .map_err(classify)?;
@@ -455,7 +520,7 @@ async fn number_names(
             }
         }
     }
-    Ok((numbered, new))
+    Ok(new)
 }
 
 /// The blocks a group's payloads name, each once, in order of first mention.

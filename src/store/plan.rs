@@ -82,7 +82,10 @@ pub(crate) struct Writes {
     pub block_upserts: Vec<BlockRow>,
 }
 
-struct Planner {
+/// Walks a group's payloads in order. The writer may take the log and address rows planned
+/// so far at any point between payloads ([`Planner::take_rows`]) and write them while the
+/// rest is planned; block rows come last ([`Planner::finish`]), once every payload is in.
+pub(crate) struct Planner {
     head: i64,
     committed_at: i64,
     snapshot: Snapshot,
@@ -91,32 +94,58 @@ struct Planner {
     touched_blocks: Vec<String>,
     touched_set: FastSet<String>,
     /// Blocks some payload of the group rolls back: only their new events need details.
-    rolled_back_in_group: HashSet<String>,
+    rolled_back_in_group: FastSet<String>,
+    /// Entries whose rows [`Planner::take_rows`] has handed out.
+    taken: usize,
 }
 
-pub(crate) fn plan(
-    head: i64,
-    snapshot: Snapshot,
-    payloads: Vec<Payload>,
-    committed_at: i64,
-) -> Result<Plan, StoreError> {
-    let mut p = Planner {
-        head,
-        committed_at,
-        snapshot,
-        plan: Plan::default(),
-        touched_blocks: Vec::new(),
-        touched_set: FastSet::default(),
-        rolled_back_in_group: payloads
-            .iter()
-            .flat_map(|p| p.rollback.iter().map(|b| b.hash.clone()))
-            .collect(),
-    };
-    for payload in payloads {
-        let report = p.payload(payload)?;
-        p.plan.reports.push(report);
+/// Log and address rows of a stretch of the group, with the entries they belong to.
+pub(crate) struct Taken<'a> {
+    pub rows: Vec<LogRow>,
+    pub addresses: Vec<(String, i64)>,
+    /// One per row, in the same order.
+    pub entries: &'a [LogEntry],
+}
+
+impl Planner {
+    /// A planner for a group of `payloads`, from the log's `head` and the canonical state of
+    /// the group's blocks.
+    pub(crate) fn new(head: i64, snapshot: Snapshot, payloads: &[Payload], committed_at: i64) -> Planner {
+        Planner {
+            head,
+            committed_at,
+            snapshot,
+            plan: Plan::default(),
+            touched_blocks: Vec::new(),
+            touched_set: FastSet::default(),
+            rolled_back_in_group: payloads
+                .iter()
+                .flat_map(|p| p.rollback.iter().map(|b| b.hash.clone()))
+                .collect(),
+            taken: 0,
+        }
     }
-    p.finish()
+
+    /// Plans the next payload of the group.
+    pub(crate) fn push(&mut self, payload: Payload) -> Result<(), StoreError> {
+        let report = self.payload(payload)?;
+        self.plan.reports.push(report);
+        Ok(())
+    }
+
+    /// Log rows planned and not yet taken.
+    pub(crate) fn pending_rows(&self) -> usize {
+        self.plan.writes.rows.len()
+    }
+
+    /// Takes the log and address rows planned since the last call.
+    pub(crate) fn take_rows(&mut self) -> Taken<'_> {
+        let rows = std::mem::take(&mut self.plan.writes.rows);
+        let addresses = std::mem::take(&mut self.plan.writes.addresses);
+        let entries = &self.plan.entries[self.taken..self.taken + rows.len()];
+        self.taken += rows.len();
+        Taken { rows, addresses, entries }
+    }
 }
 
 impl Planner {
@@ -351,7 +380,9 @@ impl Planner {
         self.plan.writes.rows.push(row);
     }
 
-    fn finish(mut self) -> Result<Plan, StoreError> {
+    /// The block rows, with the log and address rows not taken yet, the reports and every
+    /// entry of the group.
+    pub(crate) fn finish(mut self) -> Result<Plan, StoreError> {
         for hash in &self.touched_blocks {
             if let Some(b) = self.snapshot.blocks.get(hash) {
                 self.plan.writes.block_upserts.push(BlockRow {

@@ -3,9 +3,20 @@
 
 use serde_json::{json, Value};
 
-/// A deterministic, well-formed index block hash for `(height, fork)`.
+/// A deterministic, well-formed index block hash for `(height, fork)`. Like a real chain's
+/// hashes, consecutive blocks' hashes are unrelated, so an index keyed by hash takes them
+/// at random places (as it would in production), not one after the other.
 pub fn block_hash(height: i64, fork: u32) -> String {
-    format!("0x{:016x}{:08x}{:040x}", height, fork, 0xb10c_u64)
+    let mut state = (height as u64) ^ (u64::from(fork) << 48) ^ 0xb10c;
+    let mut word = || {
+        // splitmix64
+        state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    };
+    format!("0x{:016x}{:016x}{:016x}{:016x}", word(), word(), word(), word())
 }
 
 /// A deterministic transaction hash.

@@ -1,5 +1,5 @@
-//! `GET /api/blocks/{hash}`: the block entry keeps every delivered transaction, failed
-//! ones included, even when they emitted no event.
+//! `GET /api/blocks/{hash}[?height=N]`: the block entry keeps every delivered transaction,
+//! failed ones included, even when they emitted no event.
 mod common;
 use common::{Backend, TestApp};
 use serde_json::{json, Value};
@@ -27,6 +27,14 @@ async fn failed_transaction_is_kept(backend: Backend) {
     assert_eq!(failed["result"], "(err u2014)");
     assert_eq!(failed["eventCount"], 0);
     assert_eq!(failed["sender"], synth::address(2));
+    // With the height, the block is found by its key; under another height it is not there.
+    let (status, by_key) = app.get_json(&format!("/api/blocks/{}?height=7", synth::block_hash(7, 0))).await;
+    assert_eq!(status, 200, "{by_key}");
+    assert_eq!(by_key, block);
+    let (status, body) = app.get_json(&format!("/api/blocks/{}?height=8", synth::block_hash(7, 0))).await;
+    assert_eq!(status, 404, "{body}");
+    let (status, body) = app.get_json(&format!("/api/blocks/{}?height=seven", synth::block_hash(7, 0))).await;
+    assert_eq!(status, 400, "{body}");
 
     // Rolled back: still there, no longer canonical.
     let rollback = synth::payload(vec![], vec![synth::block(7, 0, 0, vec![])]);

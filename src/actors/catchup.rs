@@ -69,24 +69,25 @@ pub(super) async fn fork_rollbacks(
 ) -> Result<(Vec<LogEntry>, i64), StoreError> {
     let mut abandoned = Vec::new();
     let mut fork_height = height;
-    let mut cursor = Some(block_hash.to_string());
-    while let Some(hash) = cursor.take() {
-        match store.block_info(&hash).await? {
-            Some((h, _, true)) => {
+    // A block's parent is one height below it.
+    let mut cursor = Some((block_hash.to_string(), height));
+    while let Some((hash, h)) = cursor.take() {
+        match store.block_info(&hash, h).await? {
+            Some((_, true)) => {
                 fork_height = fork_height.min(h);
                 break;
             }
-            Some((h, parent, false)) if abandoned.len() < MAX_FORK_WALK => {
+            Some((parent, false)) if abandoned.len() < MAX_FORK_WALK => {
                 fork_height = fork_height.min(h - 1);
-                abandoned.push(hash);
-                cursor = parent;
+                abandoned.push((hash, h));
+                cursor = parent.map(|p| (p, h - 1));
             }
             _ => break,
         }
     }
     let mut rollbacks = Vec::new();
-    for hash in &abandoned {
-        let applied = store.last_applied_marker(hash, upto).await?.unwrap_or(0);
+    for (hash, h) in &abandoned {
+        let applied = store.last_applied_marker(hash, *h, upto).await?.unwrap_or(0);
         rollbacks.extend(store.history_rollbacks_of_block(filter, hash, applied, upto).await?);
     }
     rollbacks.sort_by_key(|e| e.seq);

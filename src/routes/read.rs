@@ -13,9 +13,19 @@ pub async fn head(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> 
     Ok(HttpResponse::Ok().json(state.store.head().await?))
 }
 
-/// `GET /api/blocks/{hash}`: the block entry plus `"canonical"`.
-pub async fn block(state: web::Data<AppState>, hash: web::Path<String>) -> Result<HttpResponse, ApiError> {
-    let (body, canonical) = state.store.block(&hash).await?.ok_or(ApiError::NotFound)?;
+#[derive(Debug, Deserialize)]
+pub struct BlockParams {
+    /// The block's height: the block is then found by its key (height, hash).
+    height: Option<i64>,
+}
+
+/// `GET /api/blocks/{hash}[?height=N]`: the block entry plus `"canonical"`.
+pub async fn block(
+    state: web::Data<AppState>,
+    hash: web::Path<String>,
+    params: web::Query<BlockParams>,
+) -> Result<HttpResponse, ApiError> {
+    let (body, canonical) = state.store.block(&hash, params.height).await?.ok_or(ApiError::NotFound)?;
     let open = body.strip_suffix('}').unwrap_or(&body);
     Ok(HttpResponse::Ok()
         .content_type("application/json")

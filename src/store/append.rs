@@ -159,8 +159,8 @@ impl LogWriter {
         };
         let wanted = WantedBlocks::of(&payloads);
         let started = match conn {
-            WriteConn::Pg(c) => pg_begin(c, &wanted.hashes).await,
-            WriteConn::Sqlite(c) => sqlite_begin(c, &wanted.hashes).await,
+            WriteConn::Pg(c) => pg_begin(c, &wanted.ids).await,
+            WriteConn::Sqlite(c) => sqlite_begin(c, &wanted.ids).await,
         };
         let (head, block_rows) = match started {
             Ok(started) => started,
@@ -525,27 +525,28 @@ async fn number_names(
 
 /// The blocks a group's payloads name, each once, in order of first mention.
 struct WantedBlocks {
-    hashes: Vec<String>,
+    /// Block identifiers, (height, hash).
+    ids: Vec<(i64, String)>,
     /// The ones some payload rolls back.
     rolled: HashSet<String>,
 }
 
 impl WantedBlocks {
     fn of(payloads: &[Payload]) -> WantedBlocks {
-        let mut hashes: Vec<String> = Vec::new();
+        let mut ids: Vec<(i64, String)> = Vec::new();
         let mut seen = HashSet::new();
         let mut rolled = HashSet::new();
         for p in payloads {
             for b in p.rollback.iter().chain(p.apply.iter()) {
-                if seen.insert(b.hash.as_str()) {
-                    hashes.push(b.hash.clone());
+                if seen.insert((b.height, b.hash.as_str())) {
+                    ids.push((b.height, b.hash.clone()));
                 }
             }
             for b in &p.rollback {
                 rolled.insert(b.hash.clone());
             }
         }
-        WantedBlocks { hashes, rolled }
+        WantedBlocks { ids, rolled }
     }
 }
 
@@ -559,21 +560,23 @@ struct GroupStart {
 }
 
 const PG_LOCK: &str = "SELECT pg_advisory_xact_lock(?)";
-/// The `blocks` rows of the hashes in an array, each looked up by its key. `LIMIT 1` keeps
-/// the subquery from being merged into a join. With `block_hash = ANY($1)` instead, a
-/// profile of 1-event blocks (hundreds of hashes per group) showed PostgreSQL spending a
-/// quarter of its time in a sequential scan of `blocks`; this form is an index probe per
-/// hash whatever the planner's estimates.
-const PG_BLOCKS_BY_HASH: &str = "SELECT b.block_hash, b.block_height, b.parent_hash, b.canonical, \
-    b.last_seq, b.applied_seq FROM unnest(?::text[]) AS wanted(hash) CROSS JOIN LATERAL \
-    (SELECT * FROM blocks WHERE blocks.block_hash = wanted.hash LIMIT 1) AS b";
+/// The `blocks` rows of the block identifiers in two arrays (heights, hashes), each looked
+/// up by its key. `LIMIT 1` keeps the subquery from being merged into a join. With
+/// `block_hash = ANY($1)` instead, a profile of 1-event blocks (hundreds of blocks per
+/// group) showed PostgreSQL spending a quarter of its time in a sequential scan of
+/// `blocks`; this form is an index probe per block whatever the planner's estimates.
+const PG_BLOCKS_BY_ID: &str = "SELECT b.block_hash, b.block_height, b.parent_hash, b.canonical, \
+    b.last_seq, b.applied_seq FROM unnest(?::int8[], ?::text[]) AS wanted(height, hash) CROSS JOIN LATERAL \
+    (SELECT * FROM blocks WHERE blocks.block_height = wanted.height AND blocks.block_hash = wanted.hash \
+    LIMIT 1) AS b";
 
 /// PostgreSQL: BEGIN, the advisory lock, the head and the group's `blocks` rows, pipelined
 /// (sent together, run in order): one round trip where a single delivery waited for three.
 /// The order holds: diesel-async sends a statement when its future is first polled (a
 /// statement not yet prepared is sent once it is, before the next one is looked at), and
 /// `try_join4` polls them in order.
-async fn pg_begin(c: &mut AsyncPgConnection, hashes: &[String]) -> QueryResult<(Option<i64>, Vec<BlockRow>)> {
+async fn pg_begin(c: &mut AsyncPgConnection, ids: &[(i64, String)]) -> QueryResult<(Option<i64>, Vec<BlockRow>)> {
+    let (heights, hashes): (Vec<i64>, Vec<&str>) = ids.iter().map(|(h, hash)| (*h, hash.as_str())).unzip();
     let c: &AsyncPgConnection = c;
     let begin = async move { (&mut &*c).batch_execute("BEGIN").await };
     let lock = async move {
@@ -581,7 +584,8 @@ async fn pg_begin(c: &mut AsyncPgConnection, hashes: &[String]) -> QueryResult<(
     };
     let head = async move { log_entries::table.select(diesel::dsl::max(log_entries::seq)).first(&mut &*c).await };
     let rows = async move {
-        Prepared::new(PG_BLOCKS_BY_HASH, (bind::<diesel::sql_types::Array<diesel::sql_types::Text>, _>(hashes),))
+        use diesel::sql_types::{Array, BigInt, Text};
+        Prepared::new(PG_BLOCKS_BY_ID, (bind::<Array<BigInt>, _>(heights), bind::<Array<Text>, _>(hashes)))
             .load(&mut &*c)
             .await
     };
@@ -589,15 +593,16 @@ async fn pg_begin(c: &mut AsyncPgConnection, hashes: &[String]) -> QueryResult<(
     Ok((head, rows))
 }
 
-/// The `blocks` rows of the hashes in a JSON array (SQLite).
-const SQLITE_BLOCKS_BY_HASH: &str = "SELECT block_hash, block_height, parent_hash, canonical, last_seq, \
-    applied_seq FROM blocks WHERE block_hash IN (SELECT value FROM json_each(?))";
+/// The `blocks` rows of the block identifiers in a JSON array of `[height, hash]` (SQLite).
+const SQLITE_BLOCKS_BY_ID: &str = "SELECT block_hash, block_height, parent_hash, canonical, last_seq, \
+    applied_seq FROM blocks WHERE (block_height, block_hash) IN \
+    (SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]') FROM json_each(?))";
 
 /// SQLite: `BEGIN IMMEDIATE` (the write lock up front), the head and the group's `blocks`
 /// rows, in one trip to the connection's thread. diesel writes `IN (?, ?, …)` for a list
 /// on SQLite, a new statement per length; one JSON array bind keeps one statement prepared.
-async fn sqlite_begin(c: &mut SqliteConn, hashes: &[String]) -> QueryResult<(Option<i64>, Vec<BlockRow>)> {
-    let lists = hashes
+async fn sqlite_begin(c: &mut SqliteConn, ids: &[(i64, String)]) -> QueryResult<(Option<i64>, Vec<BlockRow>)> {
+    let lists = ids
         .chunks(LOOKUP_CHUNK)
         .map(serde_json::to_string)
         .collect::<Result<Vec<String>, _>>()
@@ -608,7 +613,7 @@ async fn sqlite_begin(c: &mut SqliteConn, hashes: &[String]) -> QueryResult<(Opt
         let head = diesel::RunQueryDsl::first(log_entries::table.select(diesel::dsl::max(log_entries::seq)), c)?;
         let mut rows = Vec::new();
         for list in lists {
-            let query = Prepared::new(SQLITE_BLOCKS_BY_HASH, (bind::<diesel::sql_types::Text, _>(list),));
+            let query = Prepared::new(SQLITE_BLOCKS_BY_ID, (bind::<diesel::sql_types::Text, _>(list),));
             let found: Vec<BlockRow> = diesel::RunQueryDsl::load(query, c)?;
             rows.extend(found);
         }
@@ -711,8 +716,8 @@ mod pg_write {
     /// A group names each block once (the planner's touched list).
     const UPSERT_BLOCKS: &str = "INSERT INTO blocks (block_hash, block_height, parent_hash, canonical, \
         last_seq, applied_seq) SELECT * FROM unnest(?::text[], ?::int8[], ?::text[], ?::bool[], \
-        ?::int8[], ?::int8[]) ON CONFLICT (block_hash) DO UPDATE SET \
-        block_height = EXCLUDED.block_height, parent_hash = EXCLUDED.parent_hash, \
+        ?::int8[], ?::int8[]) ON CONFLICT (block_height, block_hash) DO UPDATE SET \
+        parent_hash = EXCLUDED.parent_hash, \
         canonical = EXCLUDED.canonical, last_seq = EXCLUDED.last_seq, applied_seq = EXCLUDED.applied_seq";
 
     /// The four statements are pipelined (diesel-async sends a query when its future is
@@ -825,35 +830,29 @@ mod pg_write {
 /// connection, so this runs on its blocking thread.
 mod sync_write {
     use super::{classify, Rows, INSERT_CHUNK};
-    use crate::store::prepared::{bind, Prepared};
     use crate::store::rows::RecentAddressRow;
-    use crate::store::schema::{address_entries, address_recent, log_entries, principals};
+    use crate::store::schema::{address_entries, address_recent, blocks, log_entries, principals};
     use crate::store::StoreError;
-    use diesel::sql_types::{BigInt, Bool, Nullable, Text};
-    use diesel::{RunQueryDsl, SqliteConnection};
+    use diesel::upsert::excluded;
+    use diesel::{ExpressionMethods, RunQueryDsl, SqliteConnection};
 
-    const UPSERT_BLOCK: &str = "INSERT INTO blocks (block_hash, block_height, parent_hash, canonical, \
-        last_seq, applied_seq) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (block_hash) DO UPDATE SET \
-        block_height = excluded.block_height, parent_hash = excluded.parent_hash, \
-        canonical = excluded.canonical, last_seq = excluded.last_seq, applied_seq = excluded.applied_seq";
-
-    /// Inserts `$rows` into `$table` in multi-row INSERTs of fixed sizes (512 rows, then
-    /// the rest in powers of two). Each size is one statement text, prepared once per
-    /// connection and kept in diesel's cache (ten sizes per table); a statement of any
-    /// other size would be parsed anew each time (7,168 placeholders for 512 log rows).
-    /// Measured: +10–20% on SQLite ingest.
-    macro_rules! insert_in_fixed_chunks {
-        ($c:expr, $table:expr, $rows:expr) => {{
+    /// Runs the statement `$stmt` (a multi-row INSERT of the slice `$chunk`) over `$rows` in
+    /// fixed sizes (512 rows, then the rest in powers of two). Each size is one statement
+    /// text, prepared once per connection and kept in diesel's cache (ten sizes per table);
+    /// a statement of any other size would be parsed anew each time (7,168 placeholders for
+    /// 512 log rows). Measured: +10–20% on SQLite ingest.
+    macro_rules! in_fixed_chunks {
+        ($c:expr, $rows:expr, |$chunk:ident| $stmt:expr) => {{
             let mut rest = &$rows[..];
-            insert_in_fixed_chunks!(@sizes $c, $table, rest, [512, 256, 128, 64, 32, 16, 8, 4, 2, 1]);
+            in_fixed_chunks!(@sizes $c, rest, $chunk, $stmt, [512, 256, 128, 64, 32, 16, 8, 4, 2, 1]);
         }};
-        (@sizes $c:expr, $table:expr, $rest:ident, [$($n:literal),+]) => {$(
+        (@sizes $c:expr, $rest:ident, $chunk:ident, $stmt:expr, [$($n:literal),+]) => {$(
             while $rest.len() >= $n {
-                let (chunk, tail) = $rest.split_at($n);
-                let chunk: &[_; $n] = chunk
+                let (head, tail) = $rest.split_at($n);
+                let $chunk: &[_; $n] = head
                     .try_into()
                     .map_err(|_| StoreError::Corrupt(format!("a chunk of {} rows", $n)))?;
-                diesel::insert_into($table).values(chunk).execute($c).map_err(classify)?;
+                $stmt.execute($c).map_err(classify)?;
                 $rest = tail;
             }
         )+};
@@ -863,29 +862,26 @@ mod sync_write {
         for chunk in w.principals.chunks(INSERT_CHUNK) {
             diesel::insert_into(principals::table).values(chunk).execute(c).map_err(classify)?;
         }
-        insert_in_fixed_chunks!(c, log_entries::table, w.log);
+        in_fixed_chunks!(c, w.log, |chunk| diesel::insert_into(log_entries::table).values(chunk));
         if w.staged {
             let recent: Vec<RecentAddressRow> =
                 w.addresses.iter().map(|a| RecentAddressRow { principal: a.principal, seq: a.seq }).collect();
-            insert_in_fixed_chunks!(c, address_recent::table, recent);
+            in_fixed_chunks!(c, recent, |chunk| diesel::insert_into(address_recent::table).values(chunk));
         } else {
-            insert_in_fixed_chunks!(c, address_entries::table, w.addresses);
+            in_fixed_chunks!(c, w.addresses, |chunk| diesel::insert_into(address_entries::table).values(chunk));
         }
-        // One statement per block (diesel has no multi-row upsert for SQLite), of fixed
-        // text: `Prepared` lets the connection keep it prepared.
-        for b in &w.blocks {
-            let binds = (
-                bind::<Text, _>(&b.block_hash),
-                bind::<BigInt, _>(b.block_height),
-                bind::<Nullable<Text>, _>(&b.parent_hash),
-                bind::<Bool, _>(b.canonical),
-                bind::<BigInt, _>(b.last_seq),
-                bind::<BigInt, _>(b.applied_seq),
-            );
-            Prepared::new(UPSERT_BLOCK, binds)
-                .execute(c)
-                .map_err(classify)?;
-        }
+        // A group names each block once (the planner's touched list), so no chunk holds a
+        // key twice.
+        in_fixed_chunks!(c, w.blocks, |chunk| diesel::insert_into(blocks::table)
+            .values(chunk)
+            .on_conflict((blocks::block_height, blocks::block_hash))
+            .do_update()
+            .set((
+                blocks::parent_hash.eq(excluded(blocks::parent_hash)),
+                blocks::canonical.eq(excluded(blocks::canonical)),
+                blocks::last_seq.eq(excluded(blocks::last_seq)),
+                blocks::applied_seq.eq(excluded(blocks::applied_seq)),
+            )));
         Ok(())
     }
 }

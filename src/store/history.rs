@@ -122,20 +122,22 @@ impl Store {
         }
     }
 
-    /// A block as the derived `blocks` table holds it: `(height, parent hash, canonical)`.
-    pub async fn block_info(&self, block_hash: &str) -> Result<Option<(i64, Option<String>, bool)>, StoreError> {
+    /// A block as the derived `blocks` table holds it: `(parent hash, canonical)`.
+    pub async fn block_info(&self, block_hash: &str, height: i64) -> Result<Option<(Option<String>, bool)>, StoreError> {
         Ok(with_conn!(self.inner, |c| blocks::table
+            .filter(blocks::block_height.eq(height))
             .filter(blocks::block_hash.eq(block_hash))
-            .select((blocks::block_height, blocks::parent_hash, blocks::canonical))
+            .select((blocks::parent_hash, blocks::canonical))
             .first(c)
             .await
             .optional()?))
     }
 
-    /// The `seq` of the last `BlockApplied` marker of `block_hash`, up to `upto`: where the
-    /// block's latest application starts.
-    pub async fn last_applied_marker(&self, block_hash: &str, upto: i64) -> Result<Option<i64>, StoreError> {
+    /// The `seq` of the last `BlockApplied` marker of the block `(height, block_hash)`, up to
+    /// `upto`: where the block's latest application starts.
+    pub async fn last_applied_marker(&self, block_hash: &str, height: i64, upto: i64) -> Result<Option<i64>, StoreError> {
         Ok(with_conn!(self.inner, |c| log_entries::table
+            .filter(log_entries::block_height.eq(height))
             .filter(log_entries::block_hash.eq(block_hash))
             .filter(log_entries::kind.eq(EntryKind::BlockApplied as i16))
             .filter(log_entries::seq.le(upto))

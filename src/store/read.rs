@@ -159,10 +159,18 @@ impl Store {
     /// The block entry (as committed when the block was last applied: hash, height,
     /// parent, timestamp, delivered transactions with their `success`) and whether the
     /// block is canonical now. `None` for a block never applied.
-    pub async fn block(&self, hash: &str) -> Result<Option<(String, bool)>, StoreError> {
+    ///
+    /// With its `height`, the block is found by its key. Without, the `blocks` table is
+    /// searched from the newest height down: blocks are keyed by (height, hash), and no
+    /// index on the hash alone is kept, since every new block would write one page of it.
+    pub async fn block(&self, hash: &str, height: Option<i64>) -> Result<Option<(String, bool)>, StoreError> {
         with_conn!(self.inner, |c| {
-            let state: Option<(i64, bool)> = blocks::table
-                .filter(blocks::block_hash.eq(hash))
+            let mut query = blocks::table.filter(blocks::block_hash.eq(hash)).into_boxed();
+            if let Some(height) = height {
+                query = query.filter(blocks::block_height.eq(height));
+            }
+            let state: Option<(i64, bool)> = query
+                .order(blocks::block_height.desc())
                 .select((blocks::block_height, blocks::canonical))
                 .first(c)
                 .await

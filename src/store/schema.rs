@@ -40,7 +40,7 @@ diesel::table! {
 }
 
 diesel::table! {
-    blocks (block_hash) {
+    blocks (block_height, block_hash) {
         block_hash -> Text,
         block_height -> BigInt,
         parent_hash -> Nullable<Text>,

@@ -174,34 +174,29 @@ impl LogWriter {
         let staging = Staging { limit: self.inner.config.address_merge_rows(), staged: self.staged };
         let start = GroupStart { head: head.unwrap_or(0), block_rows, rolled: wanted.rolled };
         match append_in_transaction(conn, &self.names, payloads, start, staging, &mut phases).await {
-            Ok((appended, numbered, staged)) => match on_conn!(conn, |c| c.batch_execute("COMMIT").await) {
-                Ok(()) => {
-                    phases.lap(Phase::Commit);
-                    self.staged = staged;
-                    phases.log(appended.entries.len());
-                    if self.names.len() + numbered.len() > NAME_CACHE {
-                        self.names.clear();
-                    }
-                    self.names.extend(numbered);
-                    if let Some(checkpointer) = &self.checkpointer {
-                        checkpointer.committed(committed_bytes(&appended.entries));
-                        if checkpointer.restart_due()
-                            && restart_wal(conn, self.inner.config.sqlite_busy_timeout).await
-                        {
-                            checkpointer.restarted();
-                        }
-                    }
-                    Ok(appended)
+            Ok((appended, numbered, staged)) => {
+                self.staged = staged;
+                phases.log(appended.entries.len());
+                if self.names.len() + numbered.len() > NAME_CACHE {
+                    self.names.clear();
                 }
-                Err(e) => {
-                    // The outcome of a failed COMMIT is unknown to us; a fresh connection
-                    // re-reads the head, and redelivery is idempotent.
-                    self.conn = None;
-                    self.staged = None;
-                    Err(classify(e))
+                self.names.extend(numbered);
+                if let Some(checkpointer) = &self.checkpointer {
+                    checkpointer.committed(committed_bytes(&appended.entries));
+                    if checkpointer.restart_due() && restart_wal(conn, self.inner.config.sqlite_busy_timeout).await {
+                        checkpointer.restarted();
+                    }
                 }
-            },
-            Err(e) => {
+                Ok(appended)
+            }
+            Err(GroupFailure::Commit(e)) => {
+                // The outcome of a failed COMMIT is unknown to us; a fresh connection
+                // re-reads the head, and redelivery is idempotent.
+                self.conn = None;
+                self.staged = None;
+                Err(e)
+            }
+            Err(GroupFailure::Statement(e)) => {
                 if on_conn!(conn, |c| c.batch_execute("ROLLBACK").await).is_err() {
                     self.conn = None;
                 }
@@ -256,7 +251,8 @@ enum Phase {
 
 /// Where a group commit's time goes, logged at debug level (`RUST_LOG=timebank_realtime=debug`).
 /// `plan_us` is the first stretch's planning; the later stretches are planned while earlier
-/// ones are written, inside `write_us`.
+/// ones are written, inside `write_us`. `commit_us` holds the last stretch's rows with the
+/// COMMIT (one call on SQLite).
 struct Phases {
     payloads: usize,
     last: std::time::Instant,
@@ -351,9 +347,22 @@ async fn merge_addresses(conn: &mut WriteConn, staging: Staging) -> Result<Optio
 const STRETCH_MIN_ROWS: usize = 256;
 const STRETCHES_PER_GROUP: usize = 8;
 
-/// Appends inside the open transaction. Also returns the principal numbers this group
-/// looked up or made, for the cache once the transaction commits, and the address rows
-/// staged after it.
+/// How a group that did not commit ended.
+enum GroupFailure {
+    /// A statement failed: the transaction is still open (on PostgreSQL, aborted).
+    Statement(StoreError),
+    /// COMMIT failed, or its answer was lost: whether the group is stored is unknown.
+    Commit(StoreError),
+}
+
+impl From<StoreError> for GroupFailure {
+    fn from(e: StoreError) -> GroupFailure {
+        GroupFailure::Statement(e)
+    }
+}
+
+/// Appends inside the open transaction and commits it. Also returns the principal numbers
+/// this group looked up or made, for the cache, and the address rows staged after it.
 ///
 /// The group is planned in stretches of payloads: while one stretch's rows are written,
 /// the next is planned, so the database (or SQLite's thread) and the planner work at once
@@ -366,7 +375,7 @@ async fn append_in_transaction(
     start: GroupStart,
     staging: Staging,
     phases: &mut Phases,
-) -> Result<(Appended, HashMap<String, i64>, Option<u64>), StoreError> {
+) -> Result<(Appended, HashMap<String, i64>, Option<u64>), GroupFailure> {
     let head = start.head;
     let snapshot = load_snapshot(conn, start).await?;
     let mut staged = merge_addresses(conn, staging).await?;
@@ -390,8 +399,9 @@ async fn append_in_transaction(
             let plan::Plan { writes, reports, entries, head } = plan;
             debug_assert!(writes.rows.is_empty() && writes.addresses.is_empty());
             rows.blocks = writes.block_upserts;
-            write_rows(conn, rows).await?;
             phases.lap(Phase::Write);
+            write_and_commit(conn, rows).await?;
+            phases.lap(Phase::Commit);
             return Ok((Appended { reports, entries, head_seq: head }, numbered, staged));
         }
         let written = write_rows(conn, rows);
@@ -448,6 +458,27 @@ async fn numbered_rows(
     // next leaf page instead of one page per principal at random.
     address_rows.sort_unstable_by_key(|a| (a.principal, a.seq));
     Ok(Rows { principals: new_principals, log: rows, addresses: address_rows, staged, blocks: Vec::new() })
+}
+
+/// Inserts a group's last rows and commits. On SQLite both happen in one call on the
+/// connection's thread, where they would be two hand-overs.
+async fn write_and_commit(conn: &mut WriteConn, rows: Rows) -> Result<(), GroupFailure> {
+    match conn {
+        WriteConn::Pg(c) => {
+            pg_write::write(c, rows).await?;
+            c.batch_execute("COMMIT").await.map_err(|e| GroupFailure::Commit(classify(e)))
+        }
+        WriteConn::Sqlite(c) => c
+            .spawn_blocking(move |c| {
+                use diesel::connection::SimpleConnection;
+                if let Err(e) = sync_write::write(c, rows) {
+                    return Ok(Err(GroupFailure::Statement(e)));
+                }
+                Ok(c.batch_execute("COMMIT").map_err(|e| GroupFailure::Commit(classify(e))))
+            })
+            .await
+            .map_err(|e| GroupFailure::Commit(classify(e)))?,
+    }
 }
 
 /// Inserts `rows`. On SQLite the work is handed to the connection's thread at once, before

@@ -526,7 +526,7 @@ async fn number_names(
         return Ok(Vec::new());
     }
     let missing: Vec<&str> = missing.into_iter().collect();
-    let mut found_any = 0;
+    let mut found_rows = 0;
     for chunk in missing.chunks(LOOKUP_CHUNK) {
         let found: Vec<(i64, String)> = on_conn!(conn, |c| principals::table
             .filter(principals::name.eq_any(chunk))
@@ -534,11 +534,11 @@ async fn number_names(
             .load(c)
             .await)
         .map_err(classify)?;
-        found_any += found.len();
+        found_rows += found.len();
         numbered.extend(found.into_iter().map(|(id, name)| (name, id)));
     }
     let mut new = Vec::new();
-    if found_any < missing.len() {
+    if found_rows < missing.len() {
         let max: Option<i64> =
             on_conn!(conn, |c| principals::table.select(diesel::dsl::max(principals::id)).first(c).await)
                 .map_err(classify)?;

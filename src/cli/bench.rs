@@ -62,6 +62,10 @@ pub struct BenchArgs {
     /// Print JSON lines instead of a table.
     #[arg(long)]
     pub json: bool,
+    /// Keep each run's store (database or files) for inspection instead of removing it;
+    /// its URL is logged as the run starts.
+    #[arg(long)]
+    pub keep: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
@@ -108,7 +112,11 @@ pub async fn run(args: BenchArgs) -> super::anyhow_like::Result {
         } else {
             run_actors(&args, block_size, &scratch).await
         };
-        scratch.remove().await;
+        if args.keep {
+            tracing::info!(store = %scratch.url, "store kept");
+        } else {
+            scratch.remove().await;
+        }
         let result = result?;
         if args.json {
             println!("{}", serde_json::to_string(&result)?);

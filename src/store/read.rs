@@ -87,6 +87,8 @@ impl Store {
                 .select(diesel::dsl::max(log_entries::seq))
                 .first(c)
                 .await?;
+            // Down the primary key (block_height, block_hash) from the top: the first
+            // canonical block is at most a reorganisation's depth below.
             let block: Option<(String, i64)> = blocks::table
                 .filter(blocks::canonical.eq(true))
                 .order((blocks::block_height.desc(), blocks::last_seq.desc()))

@@ -6,7 +6,7 @@
 //! advisory lock, so several server nodes appending to one database still produce one
 //! gap-free order; on SQLite it begins `IMMEDIATE`, taking the write lock up front.
 
-use super::checkpoint::Checkpointer;
+use super::checkpoint::{Checkpointer, Restart};
 use super::connect::{establish_pg, establish_sqlite, Backend, Inner, SqliteConn};
 use super::entry::{BodyFields, LogEntry};
 use super::read::block_events;
@@ -183,8 +183,16 @@ impl LogWriter {
                 self.names.extend(numbered);
                 if let Some(checkpointer) = &self.checkpointer {
                     checkpointer.committed(committed_bytes(&appended.entries));
-                    if checkpointer.restart_due() && restart_wal(conn, self.inner.config.sqlite_busy_timeout).await {
-                        checkpointer.restarted();
+                    let busy_timeout = self.inner.config.sqlite_busy_timeout;
+                    let wait = match checkpointer.restart_due() {
+                        Restart::No => None,
+                        Restart::Try => Some(std::time::Duration::from_millis(WAL_RESTART_WAIT_MS)),
+                        Restart::Wait => Some(busy_timeout),
+                    };
+                    if let Some(wait) = wait {
+                        if restart_wal(conn, wait, busy_timeout).await {
+                            checkpointer.restarted();
+                        }
                     }
                 }
                 Ok(appended)
@@ -206,20 +214,22 @@ impl LogWriter {
     }
 }
 
-/// How long the writer's RESTART checkpoint waits for readers still on old WAL frames
-/// before it gives up until the next commit (ingestion waits meanwhile).
+/// How long the writer's RESTART checkpoint waits, when it only tries ([`Restart::Try`]),
+/// for readers still on old WAL frames before it gives up until the next commit
+/// (ingestion waits meanwhile).
 const WAL_RESTART_WAIT_MS: u64 = 100;
 
-/// Makes the SQLite WAL start over (see [`super::checkpoint`]), between transactions.
-/// False when it could not (a reader still on old frames after [`WAL_RESTART_WAIT_MS`],
-/// or an error): the next commit tries again.
-async fn restart_wal(conn: &mut WriteConn, busy_timeout: std::time::Duration) -> bool {
+/// Makes the SQLite WAL start over (see [`super::checkpoint`]), between transactions,
+/// waiting up to `wait` for readers on old frames and the checkpoint thread. False when it
+/// could not (still busy after `wait`, or an error): the next commit tries again.
+async fn restart_wal(conn: &mut WriteConn, wait: std::time::Duration, busy_timeout: std::time::Duration) -> bool {
     let WriteConn::Sqlite(c) = conn else { return false };
     let restore = format!("PRAGMA busy_timeout = {}", busy_timeout.as_millis());
+    let wait_ms = wait.as_millis();
     let done = c
         .spawn_blocking(move |c| {
             use diesel::connection::SimpleConnection;
-            c.batch_execute(&format!("PRAGMA busy_timeout = {WAL_RESTART_WAIT_MS}"))?;
+            c.batch_execute(&format!("PRAGMA busy_timeout = {wait_ms}"))?;
             let result = super::checkpoint::checkpoint(c, "RESTART");
             c.batch_execute(&restore)?;
             result

@@ -15,7 +15,10 @@
 //! WAL holds `SQLITE_WAL_LIMIT_MB` of frames, the writer, between two transactions, runs a
 //! RESTART checkpoint itself ([`Checkpointer::restart_due`]): it copies what the thread
 //! has not (about the last group), and the next transaction starts the WAL over. The WAL
-//! stays within about that limit (64 MiB by default) plus one group.
+//! stays within about that limit (64 MiB by default) plus one group. If the thread's
+//! checkpoints fall behind (a disk slow to sync) or the RESTART keeps finding readers on
+//! old frames, the writer, past twice the limit by its own count, waits for the RESTART,
+//! holding back ingestion: the WAL stays bounded whatever the disk does.
 
 use diesel::connection::SimpleConnection;
 use diesel::sql_types::Integer;
@@ -28,6 +31,11 @@ use std::time::Duration;
 /// Committed bytes (estimated from the entries) that wake the checkpointer. SQLite's own
 /// default is 1,000 pages, about as much.
 pub(crate) const CHECKPOINT_AFTER_BYTES: u64 = 4 << 20;
+/// Committed bytes since the last restart, in WAL limits, past which the writer waits for
+/// its RESTART checkpoint instead of trying it ([`Restart::Wait`]). The writer's count is
+/// an estimate below what the WAL takes (whole pages), so the WAL stays within about
+/// three limits.
+const RESTART_WAIT_AFTER_LIMITS: u64 = 2;
 /// How long committed pages may wait for a checkpoint when commits stop coming.
 const IDLE_CHECKPOINT: Duration = Duration::from_secs(1);
 
@@ -58,6 +66,23 @@ pub(crate) struct Checkpointer {
     /// Committed bytes that wake the thread: [`CHECKPOINT_AFTER_BYTES`], or half the WAL
     /// limit when that is smaller.
     wake_after: u64,
+    /// Committed bytes (the writer's estimate) since the WAL last started over.
+    since_restart: AtomicU64,
+    wal_limit: u64,
+}
+
+/// What the writer does about the WAL after a commit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Restart {
+    /// Nothing: the WAL is within its limit.
+    No,
+    /// Try a RESTART checkpoint, giving up soon if readers or the thread's checkpoint are
+    /// in its way (the next commit tries again).
+    Try,
+    /// The WAL is well past its limit: the thread's checkpoints fell behind (a slow disk)
+    /// or tries kept failing. Wait for the RESTART as long as for any lock, holding back
+    /// ingestion meanwhile, so that the WAL stays bounded.
+    Wait,
 }
 
 impl Checkpointer {
@@ -81,23 +106,40 @@ impl Checkpointer {
             .name("sqlite-checkpoint".into())
             .spawn(move || run(conn, limit_frames, counter, flag, signals))
             .map_err(|e| e.to_string())?;
-        Ok(Checkpointer { pending, wake, restart, wake_after: CHECKPOINT_AFTER_BYTES.min(wal_limit / 2).max(1) })
+        Ok(Checkpointer {
+            pending,
+            wake,
+            restart,
+            wake_after: CHECKPOINT_AFTER_BYTES.min(wal_limit / 2).max(1),
+            since_restart: AtomicU64::new(0),
+            wal_limit,
+        })
     }
 
-    /// Whether the writer should run a RESTART checkpoint before its next transaction:
-    /// the WAL has grown past its limit. Until the writer reports
-    /// [`Checkpointer::restarted`], the thread leaves the WAL to it.
-    pub(crate) fn restart_due(&self) -> bool {
-        self.restart.load(Ordering::Relaxed)
+    /// Whether the writer should run a RESTART checkpoint before its next transaction, and
+    /// how hard: the thread found the WAL past its limit (try), or the writer committed
+    /// [`RESTART_WAIT_AFTER_LIMITS`] limits since the last restart (wait). Until the writer reports [`Checkpointer::restarted`], the
+    /// thread leaves the WAL to it.
+    pub(crate) fn restart_due(&self) -> Restart {
+        let since = self.since_restart.load(Ordering::Relaxed);
+        if since >= RESTART_WAIT_AFTER_LIMITS * self.wal_limit {
+            Restart::Wait
+        } else if self.restart.load(Ordering::Relaxed) {
+            Restart::Try
+        } else {
+            Restart::No
+        }
     }
 
     /// The writer's RESTART checkpoint succeeded: the WAL starts over.
     pub(crate) fn restarted(&self) {
         self.restart.store(false, Ordering::Relaxed);
+        self.since_restart.store(0, Ordering::Relaxed);
     }
 
     /// Called after each commit with the size of what it wrote.
     pub(crate) fn committed(&self, bytes: u64) {
+        self.since_restart.fetch_add(bytes, Ordering::Relaxed);
         let total = self.pending.fetch_add(bytes, Ordering::Relaxed) + bytes;
         if total >= self.wake_after {
             // Full means a wake-up is already queued.

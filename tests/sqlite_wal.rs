@@ -11,6 +11,22 @@ const IN_FLIGHT: usize = 8;
 const PAYLOADS: i64 = 240;
 const EVENTS_PER_BLOCK: usize = 100;
 
+/// Posts one mixed block per height, IN_FLIGHT at once, each answered 200; returns the
+/// largest size the WAL file had between answers.
+async fn ingest(app: &TestApp, heights: std::ops::RangeInclusive<i64>, wal: &std::path::Path) -> u64 {
+    let mut largest_wal = 0;
+    let mut replies = stream::iter(heights)
+        .map(|height| async move {
+            app.post_payload(&payload(vec![block_mixed(height, EVENTS_PER_BLOCK, 1_000)], vec![])).await
+        })
+        .buffer_unordered(IN_FLIGHT);
+    while let Some((status, report)) = replies.next().await {
+        assert_eq!(status, 200, "{report}");
+        largest_wal = largest_wal.max(std::fs::metadata(wal).map_or(0, |m| m.len()));
+    }
+    largest_wal
+}
+
 #[actix_web::test]
 async fn wal_stays_bounded_under_continuous_ingest() {
     let db = TestDb::new(Backend::Sqlite).await;
@@ -18,17 +34,7 @@ async fn wal_stays_bounded_under_continuous_ingest() {
     let wal = path.with_file_name(format!("{}-wal", path.file_name().and_then(|n| n.to_str()).expect("name")));
     let app = TestApp::spawn_with(db, |c| c.database.sqlite_wal_limit_mb = 1).await;
 
-    let mut largest_wal = 0;
-    let mut replies = stream::iter(1..=PAYLOADS)
-        .map(|height| {
-            let app = &app;
-            async move { app.post_payload(&payload(vec![block_mixed(height, EVENTS_PER_BLOCK, 1_000)], vec![])).await }
-        })
-        .buffer_unordered(IN_FLIGHT);
-    while let Some((status, report)) = replies.next().await {
-        assert_eq!(status, 200, "{report}");
-        largest_wal = largest_wal.max(std::fs::metadata(&wal).map_or(0, |m| m.len()));
-    }
+    let largest_wal = ingest(&app, 1..=PAYLOADS, &wal).await;
     let events = app.all_events().await.len();
     assert_eq!(events, PAYLOADS as usize * EVENTS_PER_BLOCK, "every event is stored");
 
@@ -56,10 +62,7 @@ async fn wal_stays_bounded_while_a_reader_holds_an_old_snapshot() {
         c.database.sqlite_busy_timeout_ms = 10_000;
     })
     .await;
-    for height in 1..=4 {
-        let (status, report) = app.post_payload(&payload(vec![block_mixed(height, EVENTS_PER_BLOCK, 1_000)], vec![])).await;
-        assert_eq!(status, 200, "{report}");
-    }
+    ingest(&app, 1..=4, &wal).await;
 
     // The reader: a read transaction on its own connection, held for HOLD.
     const HOLD: std::time::Duration = std::time::Duration::from_secs(3);
@@ -78,17 +81,7 @@ async fn wal_stays_bounded_while_a_reader_holds_an_old_snapshot() {
     assert!(held.recv().expect("the reader holds a snapshot") > 0);
 
     let started = std::time::Instant::now();
-    let mut largest_wal = 0;
-    let mut replies = stream::iter(5..=PAYLOADS)
-        .map(|height| {
-            let app = &app;
-            async move { app.post_payload(&payload(vec![block_mixed(height, EVENTS_PER_BLOCK, 1_000)], vec![])).await }
-        })
-        .buffer_unordered(IN_FLIGHT);
-    while let Some((status, report)) = replies.next().await {
-        assert_eq!(status, 200, "{report}");
-        largest_wal = largest_wal.max(std::fs::metadata(&wal).map_or(0, |m| m.len()));
-    }
+    let largest_wal = ingest(&app, 5..=PAYLOADS, &wal).await;
     reader.join().expect("reader thread");
     assert!(started.elapsed() >= HOLD, "ingestion waited for the reader");
     assert_eq!(app.all_events().await.len(), PAYLOADS as usize * EVENTS_PER_BLOCK, "every event is stored");

@@ -450,3 +450,24 @@ fn dedup_in_order(names: &mut Vec<String>) {
 fn encode<T: Serialize>(value: &T) -> Result<String, StoreError> {
     serde_json::to_string(value).map_err(|e| StoreError::Corrupt(format!("cannot encode entry: {e}")))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::dedup_in_order;
+
+    fn names(list: &[&str]) -> Vec<String> {
+        list.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn dedup_keeps_first_places_for_few_and_many_names() {
+        let mut few = names(&["b", "a", "b", "c", "a"]);
+        dedup_in_order(&mut few);
+        assert_eq!(few, names(&["b", "a", "c"]));
+
+        // Past the linear scan's size: the same answer through a set.
+        let mut many: Vec<String> = (0..40).map(|i| format!("p{}", i % 25)).collect();
+        dedup_in_order(&mut many);
+        assert_eq!(many, (0..25).map(|i| format!("p{i}")).collect::<Vec<_>>());
+    }
+}

@@ -430,21 +430,8 @@ struct AppliedMarker<'a> {
 /// Drops repeated names, keeping each one's first place. The parser already gives each
 /// principal once; this keeps the address table's key unique whatever built the payload.
 fn dedup_in_order(names: &mut Vec<String>) {
-    // An event touches a handful of principals: a linear scan beats hashing them.
-    const LINEAR: usize = 16;
-    if names.len() <= LINEAR {
-        let mut i = 1;
-        while i < names.len() {
-            if names[..i].contains(&names[i]) {
-                names.remove(i);
-            } else {
-                i += 1;
-            }
-        }
-    } else {
-        let mut seen = FastSet::default();
-        names.retain(|a| seen.insert(a.clone()));
-    }
+    let mut seen = FastSet::default();
+    names.retain(|a| seen.insert(a.clone()));
 }
 
 fn encode<T: Serialize>(value: &T) -> Result<String, StoreError> {
@@ -460,12 +447,11 @@ mod tests {
     }
 
     #[test]
-    fn dedup_keeps_first_places_for_few_and_many_names() {
+    fn dedup_keeps_first_places() {
         let mut few = names(&["b", "a", "b", "c", "a"]);
         dedup_in_order(&mut few);
         assert_eq!(few, names(&["b", "a", "c"]));
 
-        // Past the linear scan's size: the same answer through a set.
         let mut many: Vec<String> = (0..40).map(|i| format!("p{}", i % 25)).collect();
         dedup_in_order(&mut many);
         assert_eq!(many, (0..25).map(|i| format!("p{i}")).collect::<Vec<_>>());

@@ -19,7 +19,7 @@ pub mod read;
 pub mod schema;
 
 pub use append::{IngestReport, LogWriter};
-pub use connect::{DatabaseUrl, StoreConfig};
+pub use connect::{configure_sqlite_process, DatabaseUrl, StoreConfig};
 pub use entry::{EntryKind, LogEntry};
 pub use history::{EntryFilter, HistoryPage};
 pub use read::{CanonicalView, EventQuery, Head, StoredEvent};

@@ -51,6 +51,13 @@ where
     }
 }
 
+/// A statement without placeholders.
+impl<DB: Backend> Binds<DB> for () {
+    fn walk<'b>(&'b self, _sql: &mut std::str::Split<'static, char>, _out: &mut AstPass<'_, 'b, DB>) -> QueryResult<()> {
+        Ok(())
+    }
+}
+
 macro_rules! tuple_binds {
     ($($name:ident),+) => {
         impl<DB: Backend, $($name: Binds<DB>),+> Binds<DB> for ($($name,)+) {

@@ -762,7 +762,7 @@ mod pg_write {
     use crate::store::rows::BlockRow;
     use crate::store::StoreError;
     use diesel::sql_types::{Array, BigInt, Bool, Integer, Nullable, SmallInt, Text};
-    use diesel_async::{AsyncPgConnection, RunQueryDsl};
+    use diesel_async::{AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
 
     const INSERT_LOG: &str = "INSERT INTO log_entries (seq, kind, block_hash, block_height, \
         tx_index, event_index, rollback_of, body, committed_at, type_code, contract_key) \
@@ -790,10 +790,20 @@ mod pg_write {
         parent_hash = EXCLUDED.parent_hash, \
         canonical = EXCLUDED.canonical, last_seq = EXCLUDED.last_seq, applied_seq = EXCLUDED.applied_seq";
 
-    /// The four statements are pipelined (diesel-async sends a query when its future is
-    /// first polled, and `try_join4` polls them in order): PostgreSQL runs them one after
-    /// the other in the transaction while this side builds the next one's arrays, and the
-    /// group waits for one round trip instead of four.
+    /// The inserts run with generic plans. Each is an INSERT … SELECT over `unnest`, which
+    /// has one plan whatever its values, so planning it anew with them (the connection's
+    /// `force_custom_plan`, see `establish_pg`, which the writer's lookups need) only cost
+    /// the server time: 1-event blocks at 1,024 in flight, A/B, PostgreSQL's CPU −15%
+    /// (2.96–3.45 → 2.64–2.85 s per 200,000 payloads), 43–54k → 55–60k events/s; 100-event
+    /// blocks unchanged. The connection's setting comes back for what follows in the
+    /// transaction (`SET LOCAL` also ends with it).
+    const GENERIC_PLANS: &str = "SET LOCAL plan_cache_mode = force_generic_plan";
+    const CUSTOM_PLANS: &str = "SET LOCAL plan_cache_mode = force_custom_plan";
+
+    /// The statements are pipelined (diesel-async sends a query when its future is first
+    /// polled, and `try_join3`/`try_join5` poll them in order): PostgreSQL runs them one
+    /// after the other in the transaction while this side builds the next one's arrays, and
+    /// the group waits for one round trip instead of one per statement.
     pub(super) async fn write(c: &mut AsyncPgConnection, w: Rows) -> Result<(), StoreError> {
         let Rows { principals, log: rows, addresses, staged, new_blocks, blocks: block_upserts } = w;
         let c: &AsyncPgConnection = c;
@@ -873,7 +883,10 @@ mod pg_write {
             }
             Ok::<(), StoreError>(())
         };
-        futures_util::future::try_join5(new_principals, log, address_rows, new_block_rows, block_rows).await?;
+        let generic = async move { (&mut &*c).batch_execute(GENERIC_PLANS).await.map_err(classify) };
+        let custom = async move { (&mut &*c).batch_execute(CUSTOM_PLANS).await.map_err(classify) };
+        let inserts = futures_util::future::try_join5(new_principals, log, address_rows, new_block_rows, block_rows);
+        futures_util::future::try_join3(generic, inserts, custom).await?;
         Ok(())
     }
 

@@ -6,6 +6,9 @@
 
 mod common;
 use common::{all_entries, open_store, Backend, TestDb};
+use diesel::connection::SimpleConnection;
+use diesel::Connection;
+use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
 use serde_json::Value;
 use timebank_realtime::chainhook::parse_payload;
 use timebank_realtime::model::Payload;
@@ -79,3 +82,62 @@ async fn one_group_in_stretches(backend: Backend) {
     }
 }
 both_backends!(one_group_in_stretches, one_group_in_stretches);
+
+async fn execute(db: &TestDb, sql: &str) {
+    if db.is_postgres() {
+        let mut c = AsyncPgConnection::establish(&db.url).await.expect("connect");
+        c.batch_execute(sql).await.expect("sql");
+    } else {
+        let path = db.sqlite_path().expect("sqlite path");
+        let mut c = diesel::SqliteConnection::establish(path.to_str().expect("utf-8")).expect("connect");
+        c.batch_execute(sql).expect("sql");
+    }
+}
+
+/// The entry whose insert the database refuses: in the group's second stretch of three
+/// (stretches of at least 256 log rows; the group has about 740).
+const REFUSED_SEQ: i64 = 400;
+
+/// A statement that fails in a stretch before the last fails the whole group: nothing of it
+/// is stored (the stretches before it are rolled back, the ones after it and the COMMIT do
+/// not run), the caller gets the error, and the same writer commits the next group.
+async fn a_failing_stretch_fails_the_whole_group(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let store = open_store(&db.url).await;
+    if db.is_postgres() {
+        execute(
+            &db,
+            &format!(
+                "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN \
+                 RAISE EXCEPTION 'refused by the test'; END $$; \
+                 CREATE TRIGGER refuse BEFORE INSERT ON log_entries FOR EACH ROW \
+                 WHEN (NEW.seq = {REFUSED_SEQ}) EXECUTE FUNCTION refuse();"
+            ),
+        )
+        .await;
+    } else {
+        execute(
+            &db,
+            &format!(
+                "CREATE TRIGGER refuse BEFORE INSERT ON log_entries WHEN NEW.seq = {REFUSED_SEQ} \
+                 BEGIN SELECT RAISE(ABORT, 'refused by the test'); END;"
+            ),
+        )
+        .await;
+    }
+    let mut writer = store.writer().await.expect("writer");
+    let err = writer.append(payloads().iter().map(parsed).collect()).await.expect_err("the group fails");
+    assert!(err.to_string().contains("refused by the test"), "{err}");
+    assert!(all_entries(&store).await.is_empty(), "nothing of the group is stored");
+    assert_eq!(store.head().await.expect("head").head_seq, 0);
+    assert!(store.canonical_view().await.expect("view").blocks.is_empty());
+
+    execute(&db, if db.is_postgres() { "DROP TRIGGER refuse ON log_entries" } else { "DROP TRIGGER refuse" }).await;
+    let appended = writer.append(payloads().iter().map(parsed).collect()).await.expect("the next group commits");
+    assert!(appended.head_seq > REFUSED_SEQ);
+    let entries = all_entries(&store).await;
+    let events = entries.iter().filter(|e| e.kind == EntryKind::Event).count();
+    assert_eq!(events, BLOCKS as usize * EVENTS_PER_BLOCK + 3);
+    assert_eq!(entries.last().map(|e| e.seq), Some(appended.head_seq));
+}
+both_backends!(a_failing_stretch_fails_the_whole_group, a_failing_stretch_fails_the_whole_group);

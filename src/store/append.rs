@@ -7,7 +7,7 @@
 //! gap-free order; on SQLite it begins `IMMEDIATE`, taking the write lock up front.
 
 use super::checkpoint::{Checkpointer, Restart};
-use super::connect::{establish_pg, establish_sqlite, Backend, Inner, SqliteConn};
+use super::connect::{establish_pg, establish_sqlite, Backend, Inner, SqliteWriteConn as SqliteConn};
 use super::entry::{BodyFields, LogEntry};
 use super::read::block_events;
 use super::plan::{self, BlockState, EventDetail, FastMap, FastSet, Snapshot};
@@ -399,6 +399,7 @@ async fn append_in_transaction(
     phases.lap(Phase::Plan);
 
     let mut numbered = FastMap::default();
+    let mut queued = Queued::default();
     loop {
         let last = payloads.len() == 0;
         let taken = planner.take_rows();
@@ -411,15 +412,52 @@ async fn append_in_transaction(
             rows.new_blocks = writes.new_blocks;
             rows.blocks = writes.block_upserts;
             phases.lap(Phase::Write);
-            write_and_commit(conn, rows).await?;
+            write_and_commit(conn, rows, queued).await?;
             phases.lap(Phase::Commit);
             return Ok((Appended { reports, entries, head_seq: head }, numbered, staged));
         }
-        let written = write_rows(conn, rows);
-        let planned = async { plan_stretch(&mut planner, &mut payloads, stretch) };
-        let (written, planned) = futures_util::future::join(written, planned).await;
-        written?;
-        planned?;
+        match conn {
+            WriteConn::Pg(c) => {
+                let written = pg_write::write(c, rows);
+                let planned = async { plan_stretch(&mut planner, &mut payloads, stretch) };
+                let (written, planned) = futures_util::future::join(written, planned).await;
+                written?;
+                planned?;
+            }
+            WriteConn::Sqlite(c) => {
+                queued.push(c, rows);
+                plan_stretch(&mut planner, &mut payloads, stretch)?;
+            }
+        }
+    }
+}
+
+/// SQLite: stretches of a group handed to the connection's thread and not yet answered.
+///
+/// The thread runs them in order ([`super::connect::ConnThread`]), so the writer plans the
+/// next stretch meanwhile instead of waiting for each: the connection's thread goes from one
+/// stretch to the next, and the writer waits once, for the COMMIT. A lookup the writer makes
+/// meanwhile (new principals) runs after the stretches handed over before it, as when each
+/// was awaited. After a failed stretch the later ones and the COMMIT are skipped
+/// (`failed`), and the group fails with the first error.
+#[derive(Default)]
+struct Queued {
+    written: Vec<futures_util::future::BoxFuture<'static, QueryResult<Result<(), StoreError>>>>,
+    failed: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Queued {
+    fn push(&mut self, c: &mut SqliteConn, rows: Rows) {
+        let failed = self.failed.clone();
+        self.written.push(c.spawn_blocking(move |c| Ok(sync_write::write_unless_failed(c, rows, &failed))));
+    }
+
+    /// The first error of the stretches handed over, once all have run.
+    async fn first_error(self) -> Result<(), StoreError> {
+        for written in self.written {
+            written.await.map_err(classify)??;
+        }
+        Ok(())
     }
 }
 
@@ -472,36 +510,37 @@ async fn numbered_rows(
 }
 
 /// Inserts a group's last rows and commits. On SQLite both happen in one call on the
-/// connection's thread, where they would be two hand-overs.
-async fn write_and_commit(conn: &mut WriteConn, rows: Rows) -> Result<(), GroupFailure> {
+/// connection's thread, after the stretches `queued` there, and only if none of them failed.
+async fn write_and_commit(conn: &mut WriteConn, rows: Rows, queued: Queued) -> Result<(), GroupFailure> {
     match conn {
         WriteConn::Pg(c) => {
             pg_write::write(c, rows).await?;
             c.batch_execute("COMMIT").await.map_err(|e| GroupFailure::Commit(classify(e)))
         }
-        WriteConn::Sqlite(c) => c
-            .spawn_blocking(move |c| {
-                use diesel::connection::SimpleConnection;
-                if let Err(e) = sync_write::write(c, rows) {
-                    return Ok(Err(GroupFailure::Statement(e)));
-                }
-                Ok(c.batch_execute("COMMIT").map_err(|e| GroupFailure::Commit(classify(e))))
-            })
-            .await
-            .map_err(|e| GroupFailure::Commit(classify(e)))?,
-    }
-}
-
-/// Inserts `rows`. On SQLite the work is handed to the connection's thread at once, before
-/// the future is first polled; on PostgreSQL the statements go out when it is.
-async fn write_rows(conn: &mut WriteConn, rows: Rows) -> Result<(), StoreError> {
-    match conn {
-        WriteConn::Pg(c) => pg_write::write(c, rows).await,
-        // diesel's multi-row INSERT on SQLite exists only on the sync connection.
-        WriteConn::Sqlite(c) => c
-            .spawn_blocking(move |c| Ok(sync_write::write(c, rows)))
-            .await
-            .map_err(classify)?,
+        WriteConn::Sqlite(c) => {
+            let failed = queued.failed.clone();
+            let committed = c
+                .spawn_blocking(move |c| {
+                    use diesel::connection::SimpleConnection;
+                    if let Err(e) = sync_write::write_unless_failed(c, rows, &failed) {
+                        return Ok(Err(GroupFailure::Statement(e)));
+                    }
+                    if std::sync::atomic::AtomicBool::load(&failed, std::sync::atomic::Ordering::Acquire) {
+                        // The stretch that failed reports why, below.
+                        return Ok(Ok(false));
+                    }
+                    Ok(c.batch_execute("COMMIT").map(|()| true).map_err(|e| GroupFailure::Commit(classify(e))))
+                })
+                .await
+                .map_err(|e| GroupFailure::Commit(classify(e)))??;
+            // Every stretch has run by now (the thread keeps the order).
+            queued.first_error().await?;
+            if committed {
+                Ok(())
+            } else {
+                Err(GroupFailure::Statement(StoreError::Corrupt("a stretch failed without an error".into())))
+            }
+        }
     }
 }
 
@@ -927,6 +966,7 @@ mod sync_write {
     use crate::store::StoreError;
     use diesel::upsert::excluded;
     use diesel::{ExpressionMethods, RunQueryDsl, SqliteConnection};
+    use std::sync::atomic::{AtomicBool, Ordering};
 
     /// Runs the statement `$stmt` (a multi-row INSERT of the slice `$chunk`) over `$rows` in
     /// fixed sizes (512 rows, then the rest in powers of two). Each size is one statement
@@ -948,6 +988,19 @@ mod sync_write {
                 $rest = tail;
             }
         )+};
+    }
+
+    /// [`write`], unless a stretch of the group before this one failed; a failure here is
+    /// marked in `failed` for the stretches after it.
+    pub(super) fn write_unless_failed(c: &mut SqliteConnection, w: Rows, failed: &AtomicBool) -> Result<(), StoreError> {
+        if failed.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        let written = write(c, w);
+        if written.is_err() {
+            failed.store(true, Ordering::Release);
+        }
+        written
     }
 
     pub(super) fn write(c: &mut SqliteConnection, w: Rows) -> Result<(), StoreError> {

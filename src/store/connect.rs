@@ -3,7 +3,7 @@
 use super::StoreError;
 use diesel::sqlite::SqliteConnection;
 use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig, PoolError};
-use diesel_async::sync_connection_wrapper::SyncConnectionWrapper;
+use diesel_async::sync_connection_wrapper::{SpawnBlocking, SyncConnectionWrapper};
 use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
 use futures_util::FutureExt;
 use std::fmt;
@@ -11,6 +11,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 pub(crate) type SqliteConn = SyncConnectionWrapper<SqliteConnection>;
+/// The writer's SQLite connection, whose work runs on a thread of its own ([`ConnThread`]).
+pub(crate) type SqliteWriteConn = SyncConnectionWrapper<SqliteConnection, ConnThread>;
 pub(crate) type PgPool = bb8::Pool<AsyncDieselConnectionManager<AsyncPgConnection>>;
 pub(crate) type SqlitePool = bb8::Pool<AsyncDieselConnectionManager<SqliteConn>>;
 
@@ -224,12 +226,66 @@ pub unsafe fn configure_sqlite_process() -> bool {
     }
 }
 
+type Job = Box<dyn FnOnce() + Send>;
+
+/// Runs one connection's work on a thread of its own, in the order it was handed over.
+///
+/// The writer's SQLite connection uses it instead of tokio's blocking pool, for two reasons.
+/// The order is kept, so the writer can hand over a stretch of rows and go on planning the
+/// next without waiting for the first to be written: the rows, a later lookup and the
+/// COMMIT run one after the other as handed over. And while the writer keeps it fed, the
+/// thread goes from one job to the next without sleeping, where each hand-over to the pool
+/// woke a thread (measured on this 2-vCPU machine: 24 µs at the median, 163 µs on average,
+/// several times per group).
+///
+/// Each job is handed over when `spawn_blocking` is called, not when its future is first
+/// polled, and runs even if the future is dropped. The thread ends with its connection
+/// (when the last sender is dropped). A job that panics is answered with an error, as by
+/// tokio's pool, and the thread goes on.
+pub(crate) struct ConnThread {
+    jobs: std::sync::mpsc::Sender<Job>,
+}
+
+impl SpawnBlocking for ConnThread {
+    fn spawn_blocking<'a, R>(
+        &mut self,
+        task: impl FnOnce() -> R + Send + 'static,
+    ) -> futures_util::future::BoxFuture<'a, Result<R, Box<dyn std::error::Error + Send + Sync + 'static>>>
+    where
+        R: Send + 'static,
+    {
+        let (answer, answered) = tokio::sync::oneshot::channel();
+        let sent = self.jobs.send(Box::new(move || {
+            let _ = answer.send(task());
+        }));
+        Box::pin(async move {
+            sent.map_err(|_| "the connection's thread has stopped")?;
+            answered.await.map_err(|_| "the connection's job failed".into())
+        })
+    }
+
+    fn get_runtime() -> Self {
+        let (jobs, queue) = std::sync::mpsc::channel::<Job>();
+        let spawned = std::thread::Builder::new().name("sqlite-writer".into()).spawn(move || {
+            while let Ok(job) = queue.recv() {
+                // A panic drops the job's answer channel: its caller gets an error.
+                let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
+            }
+        });
+        if let Err(e) = spawned {
+            // The queue is gone with the closure: every job is answered with an error.
+            tracing::error!(error = %e, "could not start the SQLite writer's thread");
+        }
+        ConnThread { jobs }
+    }
+}
+
 /// Opens one SQLite connection with the pragmas every connection needs.
-pub(crate) async fn establish_sqlite(
+pub(crate) async fn establish_sqlite<S: SpawnBlocking + Send>(
     path: String,
     busy_timeout: Duration,
-) -> diesel::ConnectionResult<SqliteConn> {
-    let mut conn = SqliteConn::establish(&path).await?;
+) -> diesel::ConnectionResult<SyncConnectionWrapper<SqliteConnection, S>> {
+    let mut conn = SyncConnectionWrapper::<SqliteConnection, S>::establish(&path).await?;
     // WAL lets readers run beside the writer; synchronous=FULL makes a commit durable
     // before the webhook answers 200.
     let pragmas = format!(

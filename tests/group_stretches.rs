@@ -94,8 +94,8 @@ async fn execute(db: &TestDb, sql: &str) {
     }
 }
 
-/// The entry whose insert the database refuses: in the group's second stretch of three
-/// (stretches of at least 256 log rows; the group has about 740).
+/// The entry whose insert the database refuses: in a stretch before the group's last (the
+/// group has about 740 log rows; stretches after the first hold at least 256).
 const REFUSED_SEQ: i64 = 400;
 
 /// A statement that fails in a stretch before the last fails the whole group: nothing of it

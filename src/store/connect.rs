@@ -243,8 +243,12 @@ type Job = Box<dyn FnOnce() + Send>;
 /// (when the last sender is dropped). A job that panics is answered with an error, as by
 /// tokio's pool, and the thread goes on.
 pub(crate) struct ConnThread {
-    jobs: std::sync::mpsc::Sender<Job>,
+    jobs: std::sync::mpsc::SyncSender<Job>,
 }
+
+/// Jobs a [`ConnThread`] holds before `spawn_blocking` waits for room. The writer hands
+/// over at most one group's stretches (about ten), a lookup and the COMMIT at a time.
+const CONN_THREAD_JOBS: usize = 64;
 
 impl SpawnBlocking for ConnThread {
     fn spawn_blocking<'a, R>(
@@ -265,7 +269,7 @@ impl SpawnBlocking for ConnThread {
     }
 
     fn get_runtime() -> Self {
-        let (jobs, queue) = std::sync::mpsc::channel::<Job>();
+        let (jobs, queue) = std::sync::mpsc::sync_channel::<Job>(CONN_THREAD_JOBS);
         let spawned = std::thread::Builder::new().name("sqlite-writer".into()).spawn(move || {
             while let Ok(job) = queue.recv() {
                 // A panic drops the job's answer channel: its caller gets an error.

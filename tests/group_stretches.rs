@@ -6,9 +6,6 @@
 
 mod common;
 use common::{all_entries, open_store, Backend, TestDb};
-use diesel::connection::SimpleConnection;
-use diesel::Connection;
-use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
 use serde_json::Value;
 use timebank_realtime::chainhook::parse_payload;
 use timebank_realtime::model::Payload;
@@ -83,17 +80,6 @@ async fn one_group_in_stretches(backend: Backend) {
 }
 both_backends!(one_group_in_stretches, one_group_in_stretches);
 
-async fn execute(db: &TestDb, sql: &str) {
-    if db.is_postgres() {
-        let mut c = AsyncPgConnection::establish(&db.url).await.expect("connect");
-        c.batch_execute(sql).await.expect("sql");
-    } else {
-        let path = db.sqlite_path().expect("sqlite path");
-        let mut c = diesel::SqliteConnection::establish(path.to_str().expect("utf-8")).expect("connect");
-        c.batch_execute(sql).expect("sql");
-    }
-}
-
 /// The entry whose insert the database refuses: in a stretch before the group's last (the
 /// group has about 740 log rows; stretches after the first hold at least 256).
 const REFUSED_SEQ: i64 = 400;
@@ -105,8 +91,7 @@ async fn a_failing_stretch_fails_the_whole_group(backend: Backend) {
     let db = TestDb::new(backend).await;
     let store = open_store(&db.url).await;
     if db.is_postgres() {
-        execute(
-            &db,
+        db.execute(
             &format!(
                 "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN \
                  RAISE EXCEPTION 'refused by the test'; END $$; \
@@ -116,8 +101,7 @@ async fn a_failing_stretch_fails_the_whole_group(backend: Backend) {
         )
         .await;
     } else {
-        execute(
-            &db,
+        db.execute(
             &format!(
                 "CREATE TRIGGER refuse BEFORE INSERT ON log_entries WHEN NEW.seq = {REFUSED_SEQ} \
                  BEGIN SELECT RAISE(ABORT, 'refused by the test'); END;"
@@ -132,7 +116,7 @@ async fn a_failing_stretch_fails_the_whole_group(backend: Backend) {
     assert_eq!(store.head().await.expect("head").head_seq, 0);
     assert!(store.canonical_view().await.expect("view").blocks.is_empty());
 
-    execute(&db, if db.is_postgres() { "DROP TRIGGER refuse ON log_entries" } else { "DROP TRIGGER refuse" }).await;
+    db.execute(if db.is_postgres() { "DROP TRIGGER refuse ON log_entries" } else { "DROP TRIGGER refuse" }).await;
     let appended = writer.append(payloads().iter().map(parsed).collect()).await.expect("the next group commits");
     assert!(appended.head_seq > REFUSED_SEQ);
     let entries = all_entries(&store).await;

@@ -7,9 +7,6 @@
 //!   contract id): entries read back as before, and rolling back an old event repeats them.
 mod common;
 use common::{open_store, Backend, TestApp, TestDb};
-use diesel::connection::SimpleConnection;
-use diesel::Connection;
-use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
 use serde_json::json;
 use timebank_realtime::model::EventType;
 use timebank_realtime::store::EntryKind;
@@ -22,17 +19,6 @@ const MIGRATIONS: [(&str, &str); 4] = [
     ("20261125000002", "2026-11-25-000002_block_event_ranges"),
     ("20261125000003", "2026-11-25-000003_compact_keys"),
 ];
-
-async fn execute(db: &TestDb, sql: &str) {
-    if db.is_postgres() {
-        let mut c = AsyncPgConnection::establish(&db.url).await.expect("connect");
-        c.batch_execute(sql).await.expect("sql");
-    } else {
-        let path = db.sqlite_path().expect("sqlite path");
-        let mut c = diesel::SqliteConnection::establish(path.to_str().expect("utf-8")).expect("connect");
-        c.batch_execute(sql).expect("sql");
-    }
-}
 
 /// The schema of the first `applied` migrations, from the repository's own files, marked
 /// as applied.
@@ -47,7 +33,7 @@ async fn old_schema(db: &TestDb, applied: usize) {
         sql.push_str(&std::fs::read_to_string(&path).expect("migration file"));
         sql.push_str(&format!("\nINSERT INTO __diesel_schema_migrations (version) VALUES ('{version}');\n"));
     }
-    execute(db, &sql).await;
+    db.execute(&sql).await;
 }
 
 fn event_row(seq: i64, hash: &str, height: i64, tx: i32, ev: i32) -> String {
@@ -85,8 +71,7 @@ async fn upgraded_store_keeps_its_canonical_view(backend: Backend) {
         marker_row(10, 3, &c, 3),
     ];
     let canonical = if db.is_postgres() { "true" } else { "1" };
-    execute(
-        &db,
+    db.execute(
         &format!(
             "INSERT INTO log_entries (seq, kind, block_hash, block_height, tx_hash, tx_index, event_index, \
              event_type, contract_id, rollback_of, body, committed_at) VALUES {};
@@ -159,8 +144,7 @@ async fn upgraded_store_keeps_its_filters(backend: Backend) {
         event(4, 2, "print_event", Some(&contract), &[]),
     ];
     let canonical = if db.is_postgres() { "true" } else { "1" };
-    execute(
-        &db,
+    db.execute(
         &format!(
             "INSERT INTO log_entries (seq, kind, block_hash, block_height, tx_hash, tx_index, event_index, \
              event_type, contract_id, rollback_of, body, committed_at) VALUES {};
@@ -209,8 +193,7 @@ async fn upgraded_store_rolls_back_old_events_from_their_bodies(backend: Backend
     };
     let (stx, ft) = (EventType::StxTransferEvent, EventType::FtTransferEvent);
     let canonical = if db.is_postgres() { "true" } else { "1" };
-    execute(
-        &db,
+    db.execute(
         &format!(
             "INSERT INTO principals (id, name) VALUES (1, '{a0}'), (2, '{a1}'), (3, '{a2}'), (4, '{contract}');
              INSERT INTO log_entries (seq, kind, block_hash, block_height, tx_hash, tx_index, event_index,

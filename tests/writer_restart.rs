@@ -2,29 +2,14 @@
 //! server goes on accepting deliveries.
 mod common;
 use common::{Backend, TestApp};
-use diesel::connection::SimpleConnection;
-use diesel::Connection;
-use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
 use timebank_realtime::synth::{block_with_transfers, payload};
-
-async fn execute(app: &TestApp, sql: &str) {
-    if app.db.is_postgres() {
-        let mut c = AsyncPgConnection::establish(&app.db.url).await.expect("connect");
-        c.batch_execute(sql).await.expect("sql");
-    } else {
-        let path = app.db.sqlite_path().expect("sqlite path");
-        let mut c = diesel::SqliteConnection::establish(path.to_str().expect("utf-8")).expect("connect");
-        // The projector may hold the write lock for a moment: wait for it.
-        c.batch_execute(&format!("PRAGMA busy_timeout = 5000; {sql}")).expect("sql");
-    }
-}
 
 async fn writer_restarts_after_damage(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let (status, _) = app.post_payload(&payload(vec![block_with_transfers(1, 0, 0, 2)], vec![])).await;
     assert_eq!(status, 200);
     // Damage the stored body of an event: rolling its block back needs to read it.
-    execute(&app, "UPDATE log_entries SET body = 'not json' WHERE kind = 1").await;
+    app.db.execute("UPDATE log_entries SET body = 'not json' WHERE kind = 1").await;
     let before = app.head().await;
     let (_, ready) = app.get_json("/readyz").await;
     assert_eq!(ready["supervisor"]["writerStarts"], 1, "{ready}");

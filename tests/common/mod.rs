@@ -215,6 +215,23 @@ impl TestDb {
     pub fn sqlite_path(&self) -> Option<PathBuf> {
         self.url.strip_prefix("sqlite://").map(PathBuf::from)
     }
+
+    /// Runs `sql` on a connection of its own (SQLite: waiting up to 5 s for the write lock,
+    /// which a running server's writer or projector may hold for a moment).
+    pub async fn execute(&self, sql: &str) {
+        use diesel::connection::SimpleConnection;
+        use diesel::Connection;
+        match self.sqlite_path() {
+            None => {
+                let mut c = AsyncPgConnection::establish(&self.url).await.expect("connect");
+                c.batch_execute(sql).await.expect("sql");
+            }
+            Some(path) => {
+                let mut c = diesel::SqliteConnection::establish(path.to_str().expect("utf-8")).expect("connect");
+                c.batch_execute(&format!("PRAGMA busy_timeout = 5000; {sql}")).expect("sql");
+            }
+        }
+    }
 }
 
 impl Drop for TestDb {

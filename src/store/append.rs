@@ -7,7 +7,7 @@
 //! gap-free order; on SQLite it begins `IMMEDIATE`, taking the write lock up front.
 
 use super::checkpoint::{Checkpointer, Restart};
-use super::connect::{establish_pg, establish_sqlite, Backend, Inner, SqliteWriteConn as SqliteConn};
+use super::connect::{establish_pg, establish_sqlite_writer, Backend, Inner, RunInline, SqliteWriteConn as SqliteConn};
 use super::entry::{BodyFields, LogEntry};
 use super::read::block_events;
 use super::plan::{self, BlockState, EventDetail, FastMap, FastSet, Snapshot};
@@ -57,7 +57,9 @@ pub struct Appended {
 enum WriteConn {
     /// Boxed: five times the size of the SQLite handle.
     Pg(Box<AsyncPgConnection>),
-    Sqlite(SqliteConn),
+    /// The connection, on a thread of its own, and the handle that runs its next job on
+    /// the writer's thread instead.
+    Sqlite(SqliteConn, RunInline),
 }
 
 macro_rules! on_conn {
@@ -67,7 +69,7 @@ macro_rules! on_conn {
                 let $c = &mut **boxed;
                 $body
             }
-            WriteConn::Sqlite($c) => $body,
+            WriteConn::Sqlite($c, _) => $body,
         }
     };
 }
@@ -121,7 +123,7 @@ impl LogWriter {
                         .inner
                         .sqlite_path()
                         .ok_or_else(|| StoreError::Config("SQLite path is not UTF-8".into()))?;
-                    let mut conn = establish_sqlite(path.clone(), self.inner.config.sqlite_busy_timeout)
+                    let (mut conn, inline) = establish_sqlite_writer(path.clone(), self.inner.config.sqlite_busy_timeout)
                         .await
                         .map_err(|e| StoreError::Unavailable(e.to_string()))?;
                     // Checkpoints run beside the writer (super::checkpoint); when the WAL
@@ -140,7 +142,7 @@ impl LogWriter {
                                 .map_err(StoreError::Unavailable)?;
                         self.checkpointer = Some(checkpointer);
                     }
-                    WriteConn::Sqlite(conn)
+                    WriteConn::Sqlite(conn, inline)
                 }
             };
             self.conn = Some(conn);
@@ -160,7 +162,12 @@ impl LogWriter {
         let WantedBlocks { ids, rolled } = WantedBlocks::of(&payloads);
         let started = match conn {
             WriteConn::Pg(c) => pg_begin(c, &ids).await,
-            WriteConn::Sqlite(c) => sqlite_begin(c, ids).await,
+            WriteConn::Sqlite(c, inline) => {
+                // The writer waits for BEGIN (tens of µs) with nothing else to do: it runs
+                // it on its own thread, sparing two hand-overs (see `ConnThread`).
+                inline.next_job();
+                sqlite_begin(c, ids).await
+            }
         };
         let (head, block_rows) = match started {
             Ok(started) => started,
@@ -223,7 +230,7 @@ const WAL_RESTART_WAIT_MS: u64 = 100;
 /// waiting up to `wait` for readers on old frames and the checkpoint thread. False when it
 /// could not (still busy after `wait`, or an error): the next commit tries again.
 async fn restart_wal(conn: &mut WriteConn, wait: std::time::Duration, busy_timeout: std::time::Duration) -> bool {
-    let WriteConn::Sqlite(c) = conn else { return false };
+    let WriteConn::Sqlite(c, _) = conn else { return false };
     let restore = format!("PRAGMA busy_timeout = {}", busy_timeout.as_millis());
     let wait_ms = wait.as_millis();
     let done = c
@@ -343,7 +350,7 @@ async fn merge_addresses(conn: &mut WriteConn, staging: Staging) -> Result<Optio
     }
     let empty = match conn {
         WriteConn::Pg(_) => EMPTY_RECENT_PG,
-        WriteConn::Sqlite(_) => EMPTY_RECENT_SQLITE,
+        WriteConn::Sqlite(..) => EMPTY_RECENT_SQLITE,
     };
     on_conn!(conn, |c| c.batch_execute(&format!("{MERGE_ADDRESSES}; {empty};")).await).map_err(classify)?;
     tracing::debug!(rows = staged, "address rows merged");
@@ -401,7 +408,7 @@ async fn append_in_transaction(
     let mut planner = plan::Planner::new(head, snapshot, &payloads, committed_at);
     let mut payloads = payloads.into_iter();
     let first = match conn {
-        WriteConn::Sqlite(_) => stretch.min(SQLITE_FIRST_STRETCH_ROWS),
+        WriteConn::Sqlite(..) => stretch.min(SQLITE_FIRST_STRETCH_ROWS),
         WriteConn::Pg(_) => stretch,
     };
     plan_stretch(&mut planner, &mut payloads, first)?;
@@ -433,7 +440,7 @@ async fn append_in_transaction(
                 written?;
                 planned?;
             }
-            WriteConn::Sqlite(c) => {
+            WriteConn::Sqlite(c, _) => {
                 queued.push(c, rows);
                 plan_stretch(&mut planner, &mut payloads, stretch)?;
             }
@@ -526,7 +533,7 @@ async fn write_and_commit(conn: &mut WriteConn, rows: Rows, queued: Queued) -> R
             pg_write::write(c, rows).await?;
             c.batch_execute("COMMIT").await.map_err(|e| GroupFailure::Commit(classify(e)))
         }
-        WriteConn::Sqlite(c) => {
+        WriteConn::Sqlite(c, _) => {
             let failed = queued.failed.clone();
             let committed = c
                 .spawn_blocking(move |c| {

@@ -1007,12 +1007,13 @@ mod sync_write {
     }
 
     /// [`write`], unless a stretch of the group before this one failed; a failure here is
-    /// marked in `failed` for the stretches after it.
+    /// marked in `failed` for the stretches after it and the COMMIT, a panic included.
     pub(super) fn write_unless_failed(c: &mut SqliteConnection, w: Rows, failed: &AtomicBool) -> Result<(), StoreError> {
         if failed.load(Ordering::Acquire) {
             return Ok(());
         }
-        let written = write(c, w);
+        let written = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| write(c, w)))
+            .unwrap_or_else(|_| Err(StoreError::Corrupt("writing a stretch panicked".into())));
         if written.is_err() {
             failed.store(true, Ordering::Release);
         }

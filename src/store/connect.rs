@@ -350,12 +350,10 @@ impl SpawnBlocking for ConnThread {
     }
 }
 
-/// Opens one SQLite connection with the pragmas every connection needs.
-pub(crate) async fn establish_sqlite<S: SpawnBlocking + Send>(
-    path: String,
-    busy_timeout: Duration,
-) -> diesel::ConnectionResult<SyncConnectionWrapper<SqliteConnection, S>> {
-    let mut conn = SyncConnectionWrapper::<SqliteConnection, S>::establish(&path).await?;
+/// Opens one pooled SQLite connection (on tokio's blocking pool) with the pragmas every
+/// connection needs.
+async fn establish_sqlite(path: String, busy_timeout: Duration) -> diesel::ConnectionResult<SqliteConn> {
+    let mut conn = SqliteConn::establish(&path).await?;
     sqlite_pragmas(&mut conn, busy_timeout).await?;
     Ok(conn)
 }

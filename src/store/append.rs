@@ -977,11 +977,10 @@ mod pg_write {
 /// connection, so this runs on its blocking thread.
 mod sync_write {
     use super::{classify, Rows, INSERT_CHUNK};
-    use crate::store::rows::RecentAddressRow;
-    use crate::store::schema::{address_entries, address_recent, blocks, log_entries, principals};
+    use crate::store::multi_insert::{AddressRows, BlockUpdates, Insert, LogRows, NewBlocks, RecentAddressRows};
+    use crate::store::schema::principals;
     use crate::store::StoreError;
-    use diesel::upsert::excluded;
-    use diesel::{ExpressionMethods, RunQueryDsl, SqliteConnection};
+    use diesel::{RunQueryDsl, SqliteConnection};
     use std::sync::atomic::{AtomicBool, Ordering};
 
     /// Runs the statement `$stmt` (a multi-row INSERT of the slice `$chunk`) over `$rows` in
@@ -1024,27 +1023,16 @@ mod sync_write {
         for chunk in w.principals.chunks(INSERT_CHUNK) {
             diesel::insert_into(principals::table).values(chunk).execute(c).map_err(classify)?;
         }
-        in_fixed_chunks!(c, w.log, |chunk| diesel::insert_into(log_entries::table).values(chunk));
+        in_fixed_chunks!(c, w.log, |chunk| Insert(LogRows, chunk));
         if w.staged {
-            let recent: Vec<RecentAddressRow> =
-                w.addresses.iter().map(|a| RecentAddressRow { principal: a.principal, seq: a.seq }).collect();
-            in_fixed_chunks!(c, recent, |chunk| diesel::insert_into(address_recent::table).values(chunk));
+            in_fixed_chunks!(c, w.addresses, |chunk| Insert(RecentAddressRows, chunk));
         } else {
-            in_fixed_chunks!(c, w.addresses, |chunk| diesel::insert_into(address_entries::table).values(chunk));
+            in_fixed_chunks!(c, w.addresses, |chunk| Insert(AddressRows, chunk));
         }
-        in_fixed_chunks!(c, w.new_blocks, |chunk| diesel::insert_into(blocks::table).values(chunk));
+        in_fixed_chunks!(c, w.new_blocks, |chunk| Insert(NewBlocks, chunk));
         // A group names each block once (the planner's touched list), so no chunk holds a
         // key twice.
-        in_fixed_chunks!(c, w.blocks, |chunk| diesel::insert_into(blocks::table)
-            .values(chunk)
-            .on_conflict((blocks::block_height, blocks::block_hash))
-            .do_update()
-            .set((
-                blocks::parent_hash.eq(excluded(blocks::parent_hash)),
-                blocks::canonical.eq(excluded(blocks::canonical)),
-                blocks::last_seq.eq(excluded(blocks::last_seq)),
-                blocks::applied_seq.eq(excluded(blocks::applied_seq)),
-            )));
+        in_fixed_chunks!(c, w.blocks, |chunk| Insert(BlockUpdates, chunk));
         Ok(())
     }
 }

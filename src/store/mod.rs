@@ -12,6 +12,7 @@ pub(crate) mod connect;
 pub mod entry;
 pub mod history;
 mod migrate;
+mod multi_insert;
 mod plan;
 mod prepared;
 mod rows;

@@ -1,6 +1,6 @@
 //! Row structs of the log's tables.
 
-use super::schema::{address_entries, address_recent, blocks, log_entries, principals};
+use super::schema::{address_entries, blocks, log_entries, principals};
 use diesel::prelude::*;
 
 #[derive(Debug, Clone, Insertable, Queryable, Selectable)]
@@ -25,14 +25,6 @@ pub(crate) struct LogRow {
 #[derive(Debug, Clone, Insertable)]
 #[diesel(table_name = address_entries, treat_none_as_default_value = false)]
 pub(crate) struct AddressRow {
-    pub principal: i64,
-    pub seq: i64,
-}
-
-/// An address row staged for a later merge into `address_entries`.
-#[derive(Debug, Clone, Insertable)]
-#[diesel(table_name = address_recent, treat_none_as_default_value = false)]
-pub(crate) struct RecentAddressRow {
     pub principal: i64,
     pub seq: i64,
 }

@@ -972,9 +972,9 @@ mod pg_write {
     }
 }
 
-/// SQLite: multi-row INSERTs of fixed sizes (log and address rows) or of [`INSERT_CHUNK`]
-/// rows (new principals). diesel's multi-row INSERT on SQLite exists only on the sync
-/// connection, so this runs on its blocking thread.
+/// SQLite: multi-row INSERTs of fixed sizes (log, address and block rows, written by
+/// [`crate::store::multi_insert`]) or of [`INSERT_CHUNK`] rows (new principals, by diesel).
+/// It runs on the connection's own thread (`ConnThread`).
 mod sync_write {
     use super::{classify, Rows, INSERT_CHUNK};
     use crate::store::multi_insert::{AddressRows, BlockUpdates, Insert, LogRows, NewBlocks, RecentAddressRows};

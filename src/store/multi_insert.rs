@@ -110,7 +110,7 @@ impl Shape for RecentAddressRows {
     const HEAD: &'static str = "INSERT INTO `address_recent` (`principal`, `seq`) VALUES ";
 
     fn values<'b>(r: &'b AddressRow, out: &mut AstPass<'_, 'b, Sqlite>) -> QueryResult<()> {
-        binds!(out, BigInt: &r.principal, BigInt: &r.seq)
+        AddressRows::values(r, out)
     }
 }
 

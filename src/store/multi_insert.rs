@@ -182,6 +182,13 @@ mod tests {
         [row(1, false), row(2, true), row(3, true)]
     }
 
+    /// The statement's text and binds, as diesel's debug output shows them.
+    macro_rules! rendered {
+        ($query:expr) => {
+            debug_query::<Sqlite, _>(&$query).to_string()
+        };
+    }
+
     fn block_rows() -> [BlockRow; 2] {
         let row = |height: i64, parent: Option<&str>| BlockRow {
             block_hash: format!("0x{height:064x}"),
@@ -197,34 +204,24 @@ mod tests {
     #[test]
     fn log_rows_render_as_diesel_does() {
         let rows = log_rows();
-        let ours = debug_query::<Sqlite, _>(&Insert(LogRows, &rows)).to_string();
-        let diesels = debug_query::<Sqlite, _>(&diesel::insert_into(log_entries::table).values(&rows)).to_string();
-        assert_eq!(ours, diesels);
+        assert_eq!(rendered!(Insert(LogRows, &rows)), rendered!(diesel::insert_into(log_entries::table).values(&rows)));
         let one = [rows[1].clone()];
-        let ours = debug_query::<Sqlite, _>(&Insert(LogRows, &one)).to_string();
-        let diesels = debug_query::<Sqlite, _>(&diesel::insert_into(log_entries::table).values(&one)).to_string();
-        assert_eq!(ours, diesels);
+        assert_eq!(rendered!(Insert(LogRows, &one)), rendered!(diesel::insert_into(log_entries::table).values(&one)));
     }
 
     #[test]
     fn address_rows_render_as_diesel_does() {
         let rows = [AddressRow { principal: 4, seq: 9 }, AddressRow { principal: 2, seq: 10 }];
-        let ours = debug_query::<Sqlite, _>(&Insert(AddressRows, &rows)).to_string();
-        let diesels = debug_query::<Sqlite, _>(&diesel::insert_into(address_entries::table).values(&rows)).to_string();
-        assert_eq!(ours, diesels);
+        assert_eq!(rendered!(Insert(AddressRows, &rows)), rendered!(diesel::insert_into(address_entries::table).values(&rows)));
         let recent: Vec<_> =
             rows.iter().map(|a| (address_recent::principal.eq(a.principal), address_recent::seq.eq(a.seq))).collect();
-        let ours = debug_query::<Sqlite, _>(&Insert(RecentAddressRows, &rows)).to_string();
-        let diesels = debug_query::<Sqlite, _>(&diesel::insert_into(address_recent::table).values(&recent)).to_string();
-        assert_eq!(ours, diesels);
+        assert_eq!(rendered!(Insert(RecentAddressRows, &rows)), rendered!(diesel::insert_into(address_recent::table).values(&recent)));
     }
 
     #[test]
     fn block_rows_render_as_diesel_does() {
         let rows = block_rows();
-        let ours = debug_query::<Sqlite, _>(&Insert(NewBlocks, &rows)).to_string();
-        let diesels = debug_query::<Sqlite, _>(&diesel::insert_into(blocks::table).values(&rows)).to_string();
-        assert_eq!(ours, diesels);
+        assert_eq!(rendered!(Insert(NewBlocks, &rows)), rendered!(diesel::insert_into(blocks::table).values(&rows)));
         // diesel renders an upsert on SQLite one row at a time.
         let upsert = diesel::insert_into(blocks::table)
             .values(&rows[1])
@@ -236,7 +233,6 @@ mod tests {
                 blocks::last_seq.eq(excluded(blocks::last_seq)),
                 blocks::applied_seq.eq(excluded(blocks::applied_seq)),
             ));
-        let ours = debug_query::<Sqlite, _>(&Insert(BlockUpdates, &[rows[1].clone()])).to_string();
-        assert_eq!(ours, debug_query::<Sqlite, _>(&upsert).to_string());
+        assert_eq!(rendered!(Insert(BlockUpdates, &[rows[1].clone()])), rendered!(upsert));
     }
 }

@@ -43,10 +43,10 @@ async fn one_group_in_stretches(backend: Backend) {
     let (grouped_db, single_db) = (TestDb::new(backend).await, TestDb::new(backend).await);
     let (grouped, single) = (open_store(&grouped_db.url).await, open_store(&single_db.url).await);
 
-    let mut writer = grouped.writer().await.expect("writer");
+    let mut writer = grouped.appender().await.expect("writer");
     let appended = writer.append(payloads().iter().map(parsed).collect()).await.expect("one group commits");
     let reports = appended.reports;
-    let mut writer = single.writer().await.expect("writer");
+    let mut writer = single.appender().await.expect("writer");
     let mut one_by_one = Vec::new();
     for p in payloads() {
         let mut a = writer.append(vec![parsed(&p)]).await.expect("payload commits");
@@ -109,7 +109,7 @@ async fn a_failing_stretch_fails_the_whole_group(backend: Backend) {
         )
         .await;
     }
-    let mut writer = store.writer().await.expect("writer");
+    let mut writer = store.appender().await.expect("writer");
     let err = writer.append(payloads().iter().map(parsed).collect()).await.expect_err("the group fails");
     assert!(err.to_string().contains("refused by the test"), "{err}");
     assert!(all_entries(&store).await.is_empty(), "nothing of the group is stored");

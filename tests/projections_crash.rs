@@ -19,7 +19,7 @@ const EVENTS_PER_BLOCK: usize = 500;
 /// The same log in any store: transfers, entity prints, and a reorg every 10 blocks.
 async fn fill(url: &str) -> i64 {
     let store = open_store(url).await;
-    let mut writer = store.writer().await.expect("writer");
+    let mut writer = store.appender().await.expect("writer");
     for h in 1..=BLOCKS {
         let mut block = synth::block_with_transfers(h, 0, 0, EVENTS_PER_BLOCK);
         let print = synth::print_event(

@@ -7,7 +7,7 @@
 
 use super::messages::{Append, Committed, WriteError};
 use crate::model::Payload;
-use crate::store::{IngestReport, LogWriter, Store, StoreError};
+use crate::store::{Appender, IngestReport, Store, StoreError};
 use actix::prelude::*;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -36,7 +36,7 @@ pub struct EventStoreWriter {
     store: Store,
     config: WriterConfig,
     /// Taken while a transaction is in flight.
-    log: Option<LogWriter>,
+    appender: Option<Appender>,
     pending: VecDeque<(Payload, Reply)>,
     busy: bool,
     committed: Recipient<Committed>,
@@ -51,7 +51,7 @@ impl EventStoreWriter {
         committed: Recipient<Committed>,
         starts: Arc<AtomicU64>,
     ) -> Self {
-        EventStoreWriter { store, config, log: None, pending: VecDeque::new(), busy: false, committed, starts }
+        EventStoreWriter { store, config, appender: None, pending: VecDeque::new(), busy: false, committed, starts }
     }
 
     fn flush(&mut self, ctx: &mut Context<Self>) {
@@ -74,20 +74,20 @@ impl EventStoreWriter {
         }
         self.busy = true;
         let store = self.store.clone();
-        let log = self.log.take();
+        let appender = self.appender.take();
         let work = async move {
-            let mut log = match log {
-                Some(log) => log,
-                None => match store.writer().await {
-                    Ok(log) => log,
+            let mut appender = match appender {
+                Some(appender) => appender,
+                None => match store.appender().await {
+                    Ok(appender) => appender,
                     Err(e) => return (None, Err(e)),
                 },
             };
-            let result = log.append(payloads).await;
-            (Some(log), result)
+            let result = appender.append(payloads).await;
+            (Some(appender), result)
         };
-        ctx.spawn(work.into_actor(self).map(move |(log, result), act, ctx| {
-            act.log = log;
+        ctx.spawn(work.into_actor(self).map(move |(appender, result), act, ctx| {
+            act.appender = appender;
             act.busy = false;
             match result {
                 Ok(appended) => {
@@ -130,7 +130,7 @@ impl actix::Supervised for EventStoreWriter {
         tracing::warn!(waiting = self.pending.len(), "event store writer restarting");
         // Waiting callers get WriterGone (their senders drop) and retry.
         self.pending.clear();
-        self.log = None;
+        self.appender = None;
         self.busy = false;
     }
 }

@@ -165,7 +165,7 @@ pub async fn bench(args: BenchReplayArgs) -> Result {
             );
         }
         let started = Instant::now();
-        let mut writer = store.writer().await?;
+        let mut appender = store.appender().await?;
         let blocks = args.events.div_ceil(args.block_events.max(1));
         let mut events = 0;
         let mut group = Vec::new();
@@ -175,20 +175,20 @@ pub async fn bench(args: BenchReplayArgs) -> Result {
             events += n;
             // A one-block reorg now and then, so the replay undoes too.
             if b % 100 == 99 {
-                writer.append(std::mem::take(&mut group)).await?;
+                appender.append(std::mem::take(&mut group)).await?;
                 // Separate payloads: one that rolls a block back and re-applies it at
                 // once leaves it canonical and stores nothing.
                 let mut rollback = bench_payload(b as i64 + 1, n);
                 rollback.rollback = std::mem::take(&mut rollback.apply);
-                writer.append(vec![rollback]).await?;
-                writer.append(vec![bench_payload(b as i64 + 1, n)]).await?;
+                appender.append(vec![rollback]).await?;
+                appender.append(vec![bench_payload(b as i64 + 1, n)]).await?;
             }
             if group.len() >= 10 {
-                writer.append(std::mem::take(&mut group)).await?;
+                appender.append(std::mem::take(&mut group)).await?;
             }
         }
         if !group.is_empty() {
-            writer.append(group).await?;
+            appender.append(group).await?;
         }
         let head = store.head().await?;
         println!(

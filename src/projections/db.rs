@@ -10,7 +10,9 @@
 
 use super::schema::{projection_rows, projection_snapshots, projections};
 use super::ProjectionError;
-use crate::store::schema::log_entries;
+use crate::store::backend::{on_backend, Backend};
+use crate::store::read::log_queries;
+use crate::store::sqlite_pragmas::{pragmas, SqliteRole};
 use crate::store::DatabaseUrl;
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
@@ -26,25 +28,8 @@ const INSERT_CHUNK: usize = 4_000;
 /// Values per `IN (…)` list.
 const LOOKUP_CHUNK: usize = 1_000;
 
-pub enum Db {
-    Pg(Box<PgSync>),
-    Sqlite(Box<SqliteConnection>),
-}
-
-macro_rules! on_db {
-    ($db:expr, |$c:ident| $body:expr) => {
-        match $db {
-            Db::Pg($c) => {
-                let $c = &mut **$c;
-                $body
-            }
-            Db::Sqlite($c) => {
-                let $c = &mut **$c;
-                $body
-            }
-        }
-    };
-}
+/// The engine's connection to either backend.
+pub struct Db(Backend<Box<PgSync>, Box<SqliteConnection>>);
 
 /// A projection's row in `projections`.
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable, AsChangeset)]
@@ -110,7 +95,7 @@ impl Db {
             DatabaseUrl::Postgres(u) => {
                 let c = PgSync::establish(u)
                     .map_err(|e| ProjectionError::Unavailable(e.to_string()))?;
-                Ok(Db::Pg(Box::new(c)))
+                Ok(Db(Backend::Pg(Box::new(c))))
             }
             DatabaseUrl::Sqlite(path) => {
                 let path = path
@@ -118,14 +103,8 @@ impl Db {
                     .ok_or_else(|| ProjectionError::Config("SQLite path is not UTF-8".into()))?;
                 let mut c = SqliteConnection::establish(path)
                     .map_err(|e| ProjectionError::Unavailable(e.to_string()))?;
-                // synchronous=NORMAL: in WAL mode a commit is still atomic (a killed process
-                // loses nothing); only an OS crash may lose the newest commits, which the
-                // projector re-folds from its checkpoint. The log itself stays FULL.
-                c.batch_execute(&format!(
-                    "PRAGMA busy_timeout = {}; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;",
-                    busy_timeout.as_millis()
-                ))?;
-                Ok(Db::Sqlite(Box::new(c)))
+                c.batch_execute(&pragmas(SqliteRole::Projections, busy_timeout, 0))?;
+                Ok(Db(Backend::Sqlite(Box::new(c))))
             }
         }
     }
@@ -135,18 +114,18 @@ impl Db {
         &mut self,
         f: impl FnOnce(&mut Db) -> Result<R, ProjectionError>,
     ) -> Result<R, ProjectionError> {
-        let begin = match self {
-            Db::Pg(_) => "BEGIN",
-            Db::Sqlite(_) => "BEGIN IMMEDIATE",
+        let begin = match &self.0 {
+            Backend::Pg(_) => "BEGIN",
+            Backend::Sqlite(_) => "BEGIN IMMEDIATE",
         };
-        on_db!(self, |c| c.batch_execute(begin))?;
+        on_backend!(&mut self.0, |c| c.batch_execute(begin))?;
         match f(self) {
             Ok(r) => {
-                on_db!(self, |c| c.batch_execute("COMMIT"))?;
+                on_backend!(&mut self.0, |c| c.batch_execute("COMMIT"))?;
                 Ok(r)
             }
             Err(e) => {
-                let _ = on_db!(self, |c| c.batch_execute("ROLLBACK"));
+                let _ = on_backend!(&mut self.0, |c| c.batch_execute("ROLLBACK"));
                 Err(e)
             }
         }
@@ -155,33 +134,33 @@ impl Db {
     /// The projection's row; inside a transaction on PostgreSQL it is locked until commit.
     pub fn meta(&mut self, name: &str) -> Result<Option<Meta>, ProjectionError> {
         let q = || projections::table.filter(projections::name.eq(name));
-        Ok(match self {
-            Db::Pg(c) => q()
+        Ok(match &mut self.0 {
+            Backend::Pg(c) => q()
                 .select(Meta::as_select())
                 .for_update()
                 .first(&mut **c)
                 .optional()?,
-            Db::Sqlite(c) => q().select(Meta::as_select()).first(&mut **c).optional()?,
+            Backend::Sqlite(c) => q().select(Meta::as_select()).first(&mut **c).optional()?,
         })
     }
 
     /// Every projection row (for `GET /api/projections` and the CLI).
     pub fn all_meta(&mut self) -> Result<Vec<Meta>, ProjectionError> {
-        Ok(on_db!(self, |c| projections::table
+        Ok(on_backend!(&mut self.0, |c| projections::table
             .select(Meta::as_select())
             .order(projections::name)
             .load(c))?)
     }
 
     pub fn insert_meta(&mut self, meta: &Meta) -> Result<(), ProjectionError> {
-        on_db!(self, |c| diesel::insert_into(projections::table)
+        on_backend!(&mut self.0, |c| diesel::insert_into(projections::table)
             .values(meta)
             .execute(c))?;
         Ok(())
     }
 
     pub fn save_meta(&mut self, meta: &Meta) -> Result<(), ProjectionError> {
-        on_db!(self, |c| diesel::update(
+        on_backend!(&mut self.0, |c| diesel::update(
             projections::table.filter(projections::name.eq(&meta.name))
         )
         .set(meta)
@@ -195,7 +174,7 @@ impl Db {
         generation: i64,
         key: &str,
     ) -> Result<Option<String>, ProjectionError> {
-        Ok(on_db!(self, |c| projection_rows::table
+        Ok(on_backend!(&mut self.0, |c| projection_rows::table
             .filter(projection_rows::projection.eq(name))
             .filter(projection_rows::generation.eq(generation))
             .filter(projection_rows::key.eq(key))
@@ -209,7 +188,7 @@ impl Db {
         name: &str,
         generation: i64,
     ) -> Result<Vec<(String, String)>, ProjectionError> {
-        Ok(on_db!(self, |c| projection_rows::table
+        Ok(on_backend!(&mut self.0, |c| projection_rows::table
             .filter(projection_rows::projection.eq(name))
             .filter(projection_rows::generation.eq(generation))
             .order(projection_rows::key)
@@ -227,7 +206,7 @@ impl Db {
     ) -> Result<(), ProjectionError> {
         for chunk in rows.chunks(LOOKUP_CHUNK) {
             let keys: Vec<&str> = chunk.iter().map(|r| r.0.as_str()).collect();
-            on_db!(self, |c| diesel::delete(
+            on_backend!(&mut self.0, |c| diesel::delete(
                 projection_rows::table
                     .filter(projection_rows::projection.eq(name))
                     .filter(projection_rows::generation.eq(generation))
@@ -247,7 +226,7 @@ impl Db {
             })
             .collect();
         for chunk in inserts.chunks(INSERT_CHUNK) {
-            on_db!(self, |c| diesel::insert_into(projection_rows::table)
+            on_backend!(&mut self.0, |c| diesel::insert_into(projection_rows::table)
                 .values(chunk)
                 .execute(c))?;
         }
@@ -262,7 +241,7 @@ impl Db {
         to: i64,
     ) -> Result<(), ProjectionError> {
         use diesel::sql_types::BigInt;
-        on_db!(self, |c| diesel::insert_into(projection_rows::table)
+        on_backend!(&mut self.0, |c| diesel::insert_into(projection_rows::table)
             .values(
                 projection_rows::table
                     .filter(projection_rows::projection.eq(name))
@@ -289,7 +268,7 @@ impl Db {
         name: &str,
         generation: i64,
     ) -> Result<(), ProjectionError> {
-        on_db!(self, |c| diesel::delete(
+        on_backend!(&mut self.0, |c| diesel::delete(
             projection_rows::table
                 .filter(projection_rows::projection.eq(name))
                 .filter(projection_rows::generation.eq(generation))
@@ -300,7 +279,7 @@ impl Db {
 
     /// Generations holding rows that nothing points at (an abandoned build).
     pub fn generations(&mut self, name: &str) -> Result<Vec<i64>, ProjectionError> {
-        Ok(on_db!(self, |c| projection_rows::table
+        Ok(on_backend!(&mut self.0, |c| projection_rows::table
             .filter(projection_rows::projection.eq(name))
             .select(projection_rows::generation)
             .distinct()
@@ -308,7 +287,7 @@ impl Db {
     }
 
     pub fn snapshots(&mut self, name: &str) -> Result<Vec<Snapshot>, ProjectionError> {
-        Ok(on_db!(self, |c| projection_snapshots::table
+        Ok(on_backend!(&mut self.0, |c| projection_snapshots::table
             .filter(projection_snapshots::projection.eq(name))
             .order(projection_snapshots::seq.asc())
             .select(Snapshot::as_select())
@@ -316,14 +295,14 @@ impl Db {
     }
 
     pub fn add_snapshot(&mut self, s: &Snapshot) -> Result<(), ProjectionError> {
-        on_db!(self, |c| diesel::insert_into(projection_snapshots::table)
+        on_backend!(&mut self.0, |c| diesel::insert_into(projection_snapshots::table)
             .values(s)
             .execute(c))?;
         Ok(())
     }
 
     pub fn delete_snapshot(&mut self, name: &str, generation: i64) -> Result<(), ProjectionError> {
-        on_db!(self, |c| diesel::delete(
+        on_backend!(&mut self.0, |c| diesel::delete(
             projection_snapshots::table
                 .filter(projection_snapshots::projection.eq(name))
                 .filter(projection_snapshots::generation.eq(generation))
@@ -335,15 +314,15 @@ impl Db {
     /// Forgets a projection entirely (row, every generation, snapshots): it builds anew
     /// from the whole log on the next start, like a projection added later.
     pub fn forget(&mut self, name: &str) -> Result<(), ProjectionError> {
-        on_db!(self, |c| diesel::delete(
+        on_backend!(&mut self.0, |c| diesel::delete(
             projection_rows::table.filter(projection_rows::projection.eq(name))
         )
         .execute(c))?;
-        on_db!(self, |c| diesel::delete(
+        on_backend!(&mut self.0, |c| diesel::delete(
             projection_snapshots::table.filter(projection_snapshots::projection.eq(name))
         )
         .execute(c))?;
-        on_db!(self, |c| diesel::delete(
+        on_backend!(&mut self.0, |c| diesel::delete(
             projections::table.filter(projections::name.eq(name))
         )
         .execute(c))?;
@@ -352,36 +331,21 @@ impl Db {
 
     /// Up to `limit` log entries after `after`, in `seq` order.
     pub fn read_log(&mut self, after: i64, limit: i64) -> Result<Vec<RawEntry>, ProjectionError> {
-        Ok(on_db!(self, |c| log_entries::table
-            .filter(log_entries::seq.gt(after))
-            .order(log_entries::seq.asc())
-            .limit(limit)
-            .select((
-                log_entries::seq,
-                log_entries::kind,
-                log_entries::rollback_of,
-                log_entries::body
-            ))
-            .load(c))?)
+        Ok(on_backend!(&mut self.0, |c| log_queries::entries_after(after, limit).load(c))?)
     }
 
     /// Bodies of the given entries (the events that rollback entries undo).
     pub fn log_bodies(&mut self, seqs: &[i64]) -> Result<Vec<(i64, String)>, ProjectionError> {
         let mut out = Vec::with_capacity(seqs.len());
         for chunk in seqs.chunks(LOOKUP_CHUNK) {
-            let rows: Vec<(i64, String)> = on_db!(self, |c| log_entries::table
-                .filter(log_entries::seq.eq_any(chunk))
-                .select((log_entries::seq, log_entries::body))
-                .load(c))?;
+            let rows: Vec<(i64, String)> = on_backend!(&mut self.0, |c| log_queries::bodies(chunk).load(c))?;
             out.extend(rows);
         }
         Ok(out)
     }
 
     pub fn head(&mut self) -> Result<i64, ProjectionError> {
-        let head: Option<i64> = on_db!(self, |c| log_entries::table
-            .select(diesel::dsl::max(log_entries::seq))
-            .first(c))?;
+        let head: Option<i64> = on_backend!(&mut self.0, |c| log_queries::last_seq().first(c).optional())?;
         Ok(head.unwrap_or(0))
     }
 }

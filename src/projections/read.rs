@@ -4,7 +4,8 @@
 
 use super::schema::{projection_rows, projections};
 use super::{accounts, contracts, entities};
-use crate::store::{with_conn, Store, StoreError};
+use crate::store::backend::on_backend;
+use crate::store::{Store, StoreError};
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 use serde::Serialize;
@@ -25,7 +26,7 @@ pub struct ProjectionStatus {
 }
 
 pub async fn statuses(store: &Store) -> Result<Vec<ProjectionStatus>, StoreError> {
-    Ok(with_conn!(store.inner(), |c| projections::table
+    Ok(on_backend!(&mut store.inner().conn().await?, |c| projections::table
         .order(projections::name)
         .select((
             projections::name,
@@ -45,7 +46,7 @@ pub async fn state(
     projection: &str,
     key: &str,
 ) -> Result<Option<(i64, String)>, StoreError> {
-    Ok(with_conn!(store.inner(), |c| projection_rows::table
+    Ok(on_backend!(&mut store.inner().conn().await?, |c| projection_rows::table
         .inner_join(
             projections::table.on(projections::name
                 .eq(projection_rows::projection)
@@ -87,7 +88,7 @@ pub async fn entity(store: &Store, kind: &str, id: &str) -> Result<Option<Value>
 /// Every served state: (projection, key, state JSON), ordered. For tests and audits
 /// comparing a live state with a rebuilt one (generations differ, states must not).
 pub async fn dump(store: &Store) -> Result<Vec<(String, String, String)>, StoreError> {
-    Ok(with_conn!(store.inner(), |c| projection_rows::table
+    Ok(on_backend!(&mut store.inner().conn().await?, |c| projection_rows::table
         .inner_join(
             projections::table.on(projections::name
                 .eq(projection_rows::projection)

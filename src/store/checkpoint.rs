@@ -2,24 +2,25 @@
 //!
 //! In WAL mode a commit appends the transaction's pages to the WAL and syncs it; the
 //! checkpoint copies them back into the database file. Left to SQLite, the checkpoint runs
-//! inside the COMMIT that crosses 1,000 WAL pages, on the writer's thread, so the writer
+//! inside the COMMIT that crosses 1,000 WAL pages, on the appender's thread, so the appender
 //! waits for it (a third of a large group's time). Here the write connection never
 //! checkpoints (`wal_autocheckpoint = 0`); it reports how much it committed, and this
-//! thread, with its own connection, copies pages back while the writer builds the next
+//! thread, with its own connection, copies pages back while the appender builds the next
 //! group: a PASSIVE checkpoint once [`CHECKPOINT_AFTER_BYTES`] have been committed since
 //! the last one (or a second after the last commit).
 //!
-//! A PASSIVE checkpoint never blocks the writer, but SQLite only rewinds the WAL when a
-//! write transaction starts with every frame copied back, which a writer that never
+//! A PASSIVE checkpoint never blocks the appender, but SQLite only rewinds the WAL when a
+//! write transaction starts with every frame copied back, which an appender that never
 //! pauses does not give it: the WAL would grow for as long as ingestion goes on. Once the
-//! WAL holds `SQLITE_WAL_LIMIT_MB` of frames, the writer, between two transactions, runs a
+//! WAL holds `SQLITE_WAL_LIMIT_MB` of frames, the appender, between two transactions, runs a
 //! RESTART checkpoint itself ([`Checkpointer::restart_due`]): it copies what the thread
 //! has not (about the last group), and the next transaction starts the WAL over. The WAL
 //! stays within about that limit (64 MiB by default) plus one group. If the thread's
 //! checkpoints fall behind (a disk slow to sync) or the RESTART keeps finding readers on
-//! old frames, the writer, past twice the limit by its own count, waits for the RESTART,
+//! old frames, the appender, past twice the limit by its own count, waits for the RESTART,
 //! holding back ingestion: the WAL stays bounded whatever the disk does.
 
+use super::sqlite_pragmas::{pragmas, SqliteRole};
 use diesel::connection::SimpleConnection;
 use diesel::sql_types::Integer;
 use diesel::{Connection, QueryableByName, RunQueryDsl, SqliteConnection};
@@ -31,8 +32,8 @@ use std::time::Duration;
 /// Committed bytes (estimated from the entries) that wake the checkpointer. SQLite's own
 /// default is 1,000 pages, about as much.
 pub(crate) const CHECKPOINT_AFTER_BYTES: u64 = 4 << 20;
-/// Committed bytes since the last restart, in WAL limits, past which the writer waits for
-/// its RESTART checkpoint instead of trying it ([`Restart::Wait`]). The writer's count is
+/// Committed bytes since the last restart, in WAL limits, past which the appender waits for
+/// its RESTART checkpoint instead of trying it ([`Restart::Wait`]). The appender's count is
 /// an estimate below what the WAL takes (whole pages), so the WAL stays within about
 /// three limits.
 const RESTART_WAIT_AFTER_LIMITS: u64 = 2;
@@ -57,7 +58,7 @@ struct PageSize {
     page_size: i32,
 }
 
-/// The writer's handle: dropping it stops the thread.
+/// The appender's handle: dropping it stops the thread.
 pub(crate) struct Checkpointer {
     pending: Arc<AtomicU64>,
     wake: SyncSender<()>,
@@ -66,12 +67,12 @@ pub(crate) struct Checkpointer {
     /// Committed bytes that wake the thread: [`CHECKPOINT_AFTER_BYTES`], or half the WAL
     /// limit when that is smaller.
     wake_after: u64,
-    /// Committed bytes (the writer's estimate) since the WAL last started over.
+    /// Committed bytes (the appender's estimate) since the WAL last started over.
     since_restart: AtomicU64,
     wal_limit: u64,
 }
 
-/// What the writer does about the WAL after a commit.
+/// What the appender does about the WAL after a commit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Restart {
     /// Nothing: the WAL is within its limit.
@@ -87,17 +88,14 @@ pub(crate) enum Restart {
 
 impl Checkpointer {
     /// Opens the checkpoint connection and starts the thread. `wal_limit`: WAL bytes past
-    /// which the writer is asked to make the WAL start over.
+    /// which the appender is asked to make the WAL start over.
     pub(crate) fn start(path: &str, busy_timeout: Duration, wal_limit: u64) -> Result<Checkpointer, String> {
         let mut conn = SqliteConnection::establish(path).map_err(|e| e.to_string())?;
         let page_size: PageSize = diesel::sql_query("PRAGMA page_size").get_result(&mut conn).map_err(|e| e.to_string())?;
         // A frame is a page plus a 24-byte header.
         let limit_frames = i32::try_from(wal_limit / (page_size.page_size.max(512) as u64 + 24)).unwrap_or(i32::MAX).max(1);
-        conn.batch_execute(&format!(
-            "PRAGMA busy_timeout = {}; PRAGMA synchronous = FULL;",
-            busy_timeout.as_millis()
-        ))
-        .map_err(|e| e.to_string())?;
+        conn.batch_execute(&pragmas(SqliteRole::Checkpointer, busy_timeout, wal_limit))
+            .map_err(|e| e.to_string())?;
         let pending = Arc::new(AtomicU64::new(0));
         let restart = Arc::new(AtomicBool::new(false));
         let (wake, signals) = mpsc::sync_channel::<()>(1);
@@ -116,9 +114,9 @@ impl Checkpointer {
         })
     }
 
-    /// Whether the writer should run a RESTART checkpoint before its next transaction, and
-    /// how hard: the thread found the WAL past its limit (try), or the writer committed
-    /// [`RESTART_WAIT_AFTER_LIMITS`] limits since the last restart (wait). Until the writer reports [`Checkpointer::restarted`], the
+    /// Whether the appender should run a RESTART checkpoint before its next transaction, and
+    /// how hard: the thread found the WAL past its limit (try), or the appender committed
+    /// [`RESTART_WAIT_AFTER_LIMITS`] limits since the last restart (wait). Until the appender reports [`Checkpointer::restarted`], the
     /// thread leaves the WAL to it.
     pub(crate) fn restart_due(&self) -> Restart {
         let since = self.since_restart.load(Ordering::Relaxed);
@@ -131,7 +129,7 @@ impl Checkpointer {
         }
     }
 
-    /// The writer's RESTART checkpoint succeeded: the WAL starts over.
+    /// The appender's RESTART checkpoint succeeded: the WAL starts over.
     pub(crate) fn restarted(&self) {
         self.restart.store(false, Ordering::Relaxed);
         self.since_restart.store(0, Ordering::Relaxed);
@@ -163,7 +161,7 @@ fn run(
             Err(RecvTimeoutError::Disconnected) => return,
         }
         if restart.load(Ordering::Relaxed) {
-            // The writer checkpoints next; running beside it would only make it wait.
+            // The appender checkpoints next; running beside it would only make it wait.
             continue;
         }
         pending.store(0, Ordering::Relaxed);

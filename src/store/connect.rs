@@ -1,5 +1,8 @@
 //! Database URLs, pools and the runtime that drives PostgreSQL sockets.
 
+use super::backend::Backend;
+use super::conn_thread::{ConnThread, RunInline, SqliteWriteConn};
+use super::sqlite_pragmas::{pragmas, SqliteRole};
 use super::StoreError;
 use diesel::sqlite::SqliteConnection;
 use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig, PoolError};
@@ -12,8 +15,6 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 pub(crate) type SqliteConn = SyncConnectionWrapper<SqliteConnection>;
-/// The writer's SQLite connection, whose work runs on a thread of its own ([`ConnThread`]).
-pub(crate) type SqliteWriteConn = SyncConnectionWrapper<SqliteConnection, ConnThread>;
 pub(crate) type PgPool = bb8::Pool<AsyncDieselConnectionManager<AsyncPgConnection>>;
 pub(crate) type SqlitePool = bb8::Pool<AsyncDieselConnectionManager<SqliteConn>>;
 
@@ -78,16 +79,16 @@ impl fmt::Display for DatabaseUrl {
 #[derive(Debug, Clone)]
 pub struct StoreConfig {
     pub url: DatabaseUrl,
-    /// Read connections in the pool (the writer has its own connection).
+    /// Read connections in the pool (the appender has its own connection).
     pub pool_size: u32,
     /// How long a caller waits for a connection before the store counts as unavailable.
     /// Short, because Chainhook waits for the webhook's answer and retries on failure.
     pub connect_timeout: Duration,
     /// SQLite only: how long a statement waits for a lock held by another connection.
     pub sqlite_busy_timeout: Duration,
-    /// SQLite only: WAL size past which the writer makes the WAL start over.
+    /// SQLite only: WAL size past which the appender makes the WAL start over.
     pub sqlite_wal_limit_bytes: u64,
-    /// Address rows staged in `address_recent` before the writer merges them into
+    /// Address rows staged in `address_recent` before the appender merges them into
     /// `address_entries`; 0 inserts them there directly. `None`: the backend's default
     /// ([`StoreConfig::address_merge_rows`]).
     pub address_merge_rows: Option<u64>,
@@ -119,21 +120,22 @@ pub const DEFAULT_POOL_SIZE: u32 = 8;
 pub const DEFAULT_SQLITE_WAL_LIMIT_BYTES: u64 = 64 << 20;
 /// SQLite writes every page a commit dirtied to the WAL, and a group's address rows land on
 /// one index page per busy principal; staged, they dirty a small table's pages instead, and
-/// the index's pages once per merge. See `append.rs`, "Staged address rows".
+/// the index's pages once per merge. See `append/staging.rs`.
 pub const DEFAULT_SQLITE_ADDRESS_MERGE_ROWS: u64 = 131_072;
 /// PostgreSQL logs each index insert rather than each dirtied page: staging only adds work
-/// there (measured 15–20% slower), so rows go straight into the index.
+/// there (docs/benchmarks.md), so rows go straight into the index.
 pub const DEFAULT_PG_ADDRESS_MERGE_ROWS: u64 = 0;
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 pub const DEFAULT_SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(2);
 
-pub(crate) enum Backend {
-    Pg(PgPool),
-    Sqlite(SqlitePool),
-}
+/// A connection taken from the read pool of either backend.
+pub(crate) type PooledConn<'a> = Backend<
+    bb8::PooledConnection<'a, AsyncDieselConnectionManager<AsyncPgConnection>>,
+    bb8::PooledConnection<'a, AsyncDieselConnectionManager<SqliteConn>>,
+>;
 
 pub(crate) struct Inner {
-    pub backend: Backend,
+    pub backend: Backend<PgPool, SqlitePool>,
     pub config: StoreConfig,
     /// Runs every PostgreSQL connection's socket task. diesel-async drives a connection on
     /// the runtime that created it; created on an actix worker, one busy worker would stall
@@ -181,7 +183,7 @@ pub(crate) fn pool_error(e: bb8::RunError<PoolError>) -> StoreError {
 /// statement to a generic plan after five executions, and keeps it until the table's
 /// statistics change; a plan made while the log was nearly empty (sequential scans) then
 /// stays for good where autovacuum does not run, and every `block_hash = ANY($1)` lookup
-/// grows with the table (measured: 0.4 ms → 100 ms per group after 100,000 blocks). Planning
+/// grows with the table (docs/benchmarks.md). Planning
 /// each execution with its actual values costs tens of microseconds.
 pub(crate) async fn establish_pg(
     handle: tokio::runtime::Handle,
@@ -205,11 +207,11 @@ pub(crate) async fn establish_pg(
 /// Sets SQLite's process-wide options for this server: multi-thread mode and no memory
 /// statistics. In its default (serialized) mode SQLite takes a connection's mutex around
 /// every call, each bind and step included, and with statistics on it takes a global one
-/// around every allocation: a profile of 1-event blocks showed a tenth of the write
-/// connection's thread in `pthread_mutex_lock`/`unlock`. Multi-thread mode drops the
+/// around every allocation, a visible share of the appender's thread (docs/benchmarks.md).
+/// Multi-thread mode drops the
 /// per-connection mutex, which is safe here because no connection or statement is ever
 /// used by two threads at once: diesel's `SqliteConnection` is `Send` but not `Sync`, and
-/// every connection (the writer's, the checkpointer's, each pooled reader) is owned by one
+/// every connection (the appender's, the checkpointer's, each pooled reader) is owned by one
 /// task or thread at a time. Returns whether SQLite took both options (it refuses them once
 /// initialised; then it stays in its defaults, which are correct, only slower).
 ///
@@ -227,167 +229,24 @@ pub unsafe fn configure_sqlite_process() -> bool {
     }
 }
 
-type Job = Box<dyn FnOnce() + Send>;
-
-/// Runs one connection's work on a thread of its own, in the order it was handed over.
-///
-/// The writer's SQLite connection uses it instead of tokio's blocking pool. The order is
-/// kept, so the writer can hand over a stretch of rows and go on planning the next without
-/// waiting for the first to be written: the rows, a later lookup and the COMMIT run one
-/// after the other as handed over. And while the writer keeps it fed, the thread goes from
-/// one job to the next without sleeping, where each hand-over to the pool woke a thread
-/// (measured on this 2-vCPU machine: 24 µs at the median, 163 µs on average, several times
-/// per group).
-///
-/// A short job the writer is going to wait for with nothing to do meanwhile (a group's
-/// BEGIN, which reads the head: tens of µs) it runs on its own thread instead
-/// ([`RunInline`]): once the jobs handed over before it have run, the next job runs right
-/// there, in order still, without two hand-overs between threads. Each cost a wake-up; on
-/// this 2-vCPU machine the writer resumed a median 185 µs after the BEGIN had answered.
-/// 1-event blocks, A/B: +7% at 64 and at 1,024 in flight. Running the COMMIT there as well
-/// (1–2 ms, after the stretches) measured 7% slower, so it stays on the connection's
-/// thread. While it runs a job the writer's thread handles no message: a BEGIN that waits
-/// for another process's write lock holds it up to `SQLITE_BUSY_TIMEOUT_MS`.
-///
-/// Each job is handed over when `spawn_blocking` is called, not when its future is first
-/// polled, and runs even if the future is dropped. The thread ends with its connection
-/// (when the last sender is dropped). A job that panics is answered with an error, as by
-/// tokio's pool, and the thread goes on.
-pub(crate) struct ConnThread {
-    jobs: std::sync::mpsc::SyncSender<Job>,
-    shared: std::sync::Arc<ConnThreadState>,
-}
-
-#[derive(Default)]
-struct ConnThreadState {
-    /// Jobs handed to the thread and not finished.
-    outstanding: std::sync::Mutex<usize>,
-    finished: std::sync::Condvar,
-    /// Run the next job on the caller's thread.
-    inline_next: std::sync::atomic::AtomicBool,
-}
-
-impl ConnThreadState {
-    fn outstanding(&self) -> std::sync::MutexGuard<'_, usize> {
-        self.outstanding.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-}
-
-/// Makes a [`ConnThread`]'s next job run on the thread that hands it over, after the jobs
-/// handed over before it; that thread blocks meanwhile.
-#[derive(Clone)]
-pub(crate) struct RunInline(std::sync::Arc<ConnThreadState>);
-
-impl RunInline {
-    pub(crate) fn next_job(&self) {
-        self.0.inline_next.store(true, std::sync::atomic::Ordering::Release);
-    }
-}
-
-/// Jobs a [`ConnThread`] holds before `spawn_blocking` waits for room. The writer hands
-/// over at most one group's stretches (about ten), a lookup and the COMMIT at a time.
-const CONN_THREAD_JOBS: usize = 64;
-
-impl ConnThread {
-    fn start() -> (ConnThread, RunInline) {
-        let shared = std::sync::Arc::new(ConnThreadState::default());
-        let (jobs, queue) = std::sync::mpsc::sync_channel::<Job>(CONN_THREAD_JOBS);
-        let state = shared.clone();
-        let spawned = std::thread::Builder::new().name("sqlite-writer".into()).spawn(move || {
-            while let Ok(job) = queue.recv() {
-                // A panic drops the job's answer channel: its caller gets an error.
-                let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
-                let mut outstanding = state.outstanding();
-                *outstanding -= 1;
-                if *outstanding == 0 {
-                    state.finished.notify_all();
-                }
-            }
-        });
-        if let Err(e) = spawned {
-            // The queue is gone with the closure: every job is answered with an error.
-            tracing::error!(error = %e, "could not start the SQLite writer's thread");
-        }
-        let inline = RunInline(shared.clone());
-        (ConnThread { jobs, shared }, inline)
-    }
-}
-
-impl SpawnBlocking for ConnThread {
-    fn spawn_blocking<'a, R>(
-        &mut self,
-        task: impl FnOnce() -> R + Send + 'static,
-    ) -> futures_util::future::BoxFuture<'a, Result<R, Box<dyn std::error::Error + Send + Sync + 'static>>>
-    where
-        R: Send + 'static,
-    {
-        if self.shared.inline_next.swap(false, std::sync::atomic::Ordering::AcqRel) {
-            let mut outstanding = self.shared.outstanding();
-            while *outstanding > 0 {
-                outstanding = self.shared.finished.wait(outstanding).unwrap_or_else(|poisoned| poisoned.into_inner());
-            }
-            drop(outstanding);
-            let done = std::panic::catch_unwind(std::panic::AssertUnwindSafe(task))
-                .map_err(|_| "the connection's job failed".into());
-            return Box::pin(std::future::ready(done));
-        }
-        *self.shared.outstanding() += 1;
-        let (answer, answered) = tokio::sync::oneshot::channel();
-        let sent = self.jobs.send(Box::new(move || {
-            let _ = answer.send(task());
-        }));
-        if sent.is_err() {
-            *self.shared.outstanding() -= 1;
-        }
-        Box::pin(async move {
-            sent.map_err(|_| "the connection's thread has stopped")?;
-            answered.await.map_err(|_| "the connection's job failed".into())
-        })
-    }
-
-    fn get_runtime() -> Self {
-        ConnThread::start().0
-    }
-}
-
-/// Opens one pooled SQLite connection (on tokio's blocking pool) with the pragmas every
-/// connection needs.
+/// Opens one pooled SQLite connection (on tokio's blocking pool) with a reader's pragmas.
 async fn establish_sqlite(path: String, busy_timeout: Duration) -> diesel::ConnectionResult<SqliteConn> {
     let mut conn = SqliteConn::establish(&path).await?;
-    sqlite_pragmas(&mut conn, busy_timeout).await?;
+    conn.batch_execute(&pragmas(SqliteRole::Reader, busy_timeout, 0))
+        .await
+        .map_err(|e| diesel::ConnectionError::BadConnection(e.to_string()))?;
     Ok(conn)
 }
 
-/// Opens the writer's SQLite connection, on a [`ConnThread`] of its own, and the handle that
-/// runs its next job on the caller's thread.
-pub(crate) async fn establish_sqlite_writer(
-    path: String,
-    busy_timeout: Duration,
-) -> diesel::ConnectionResult<(SqliteWriteConn, RunInline)> {
+/// Opens the appender's SQLite connection, on a [`ConnThread`] of its own, and the handle
+/// that runs its next job on the caller's thread. The caller sets its pragmas.
+pub(crate) async fn establish_sqlite_appender(path: String) -> diesel::ConnectionResult<(SqliteWriteConn, RunInline)> {
     let (mut thread, inline) = ConnThread::start();
     let opened = thread
         .spawn_blocking(move || SqliteConnection::establish(&path))
         .await
         .map_err(|e| diesel::ConnectionError::BadConnection(e.to_string()))??;
-    let mut conn = SyncConnectionWrapper::with_runtime(opened, thread);
-    sqlite_pragmas(&mut conn, busy_timeout).await?;
-    Ok((conn, inline))
-}
-
-async fn sqlite_pragmas<S: SpawnBlocking + Send>(
-    conn: &mut SyncConnectionWrapper<SqliteConnection, S>,
-    busy_timeout: Duration,
-) -> diesel::ConnectionResult<()> {
-    // WAL lets readers run beside the writer; synchronous=FULL makes a commit durable
-    // before the webhook answers 200.
-    let pragmas = format!(
-        "PRAGMA busy_timeout = {}; PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
-         PRAGMA foreign_keys = ON;",
-        busy_timeout.as_millis()
-    );
-    conn.batch_execute(&pragmas)
-        .await
-        .map_err(|e| diesel::ConnectionError::BadConnection(e.to_string()))
+    Ok((SyncConnectionWrapper::with_runtime(opened, thread), inline))
 }
 
 impl Inner {
@@ -436,49 +295,18 @@ impl Inner {
         Ok(Inner { backend, config, db_runtime })
     }
 
+    /// A connection from the read pool, for [`on_backend!`](super::backend::on_backend).
+    pub async fn conn(&self) -> Result<PooledConn<'_>, StoreError> {
+        Ok(match &self.backend {
+            Backend::Pg(pool) => Backend::Pg(pool.get().await.map_err(pool_error)?),
+            Backend::Sqlite(pool) => Backend::Sqlite(pool.get().await.map_err(pool_error)?),
+        })
+    }
+
     pub fn sqlite_path(&self) -> Option<String> {
         match &self.config.url {
             DatabaseUrl::Sqlite(p) => p.to_str().map(str::to_string),
             DatabaseUrl::Postgres(_) => None,
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::ConnThread;
-    use diesel_async::sync_connection_wrapper::SpawnBlocking;
-    use std::sync::{Arc, Mutex};
-    use std::time::Duration;
-
-    /// Jobs run in the order handed over, and a job run on the caller's thread waits for the
-    /// ones handed to the connection's thread before it.
-    #[tokio::test]
-    async fn jobs_keep_their_order_inline_or_not() {
-        let (mut thread, inline) = ConnThread::start();
-        let seen = Arc::new(Mutex::new(Vec::new()));
-        let record = |n: u32, pause: u64| {
-            let seen = seen.clone();
-            move || {
-                std::thread::sleep(Duration::from_millis(pause));
-                seen.lock().expect("not poisoned").push((n, std::thread::current().name().map(str::to_string)));
-                n
-            }
-        };
-        let first = thread.spawn_blocking(record(1, 50));
-        let second = thread.spawn_blocking(record(2, 0));
-        inline.next_job();
-        let third = thread.spawn_blocking(record(3, 0));
-        let fourth = thread.spawn_blocking(record(4, 0));
-        assert_eq!(third.await.expect("inline job"), 3);
-        assert_eq!(fourth.await.expect("job"), 4);
-        assert_eq!((first.await.expect("job"), second.await.expect("job")), (1, 2));
-        let seen = seen.lock().expect("not poisoned").clone();
-        let order: Vec<u32> = seen.iter().map(|(n, _)| *n).collect();
-        assert_eq!(order, [1, 2, 3, 4]);
-        let here = std::thread::current().name().map(str::to_string);
-        assert_eq!(seen[2].1, here, "the inline job ran on the caller's thread");
-        assert_eq!(seen[0].1.as_deref(), Some("sqlite-writer"));
-        assert_eq!(seen[3].1.as_deref(), Some("sqlite-writer"), "only the next job runs inline");
     }
 }

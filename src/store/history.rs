@@ -8,7 +8,8 @@ use super::entry::{EntryKind, LogEntry};
 use super::read::{entry_from_row, principal_number, touches, MAX_PAGE};
 use super::rows::LogRow;
 use super::schema::{blocks, log_entries};
-use super::{with_conn, Store, StoreError};
+use super::backend::on_backend;
+use super::{Store, StoreError};
 use crate::model::EventType;
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
@@ -80,7 +81,7 @@ impl Store {
         let mut page = page(rows, &range)?;
         let seqs: Vec<i64> = page.entries.iter().map(|e| e.seq).collect();
         if !seqs.is_empty() {
-            let undone: Vec<Option<i64>> = with_conn!(self.inner, |c| log_entries::table
+            let undone: Vec<Option<i64>> = on_backend!(&mut self.inner.conn().await?, |c| log_entries::table
                 .filter(log_entries::rollback_of.eq_any(&seqs))
                 .filter(log_entries::seq.le(upto))
                 .select(log_entries::rollback_of)
@@ -124,7 +125,7 @@ impl Store {
 
     /// A block as the derived `blocks` table holds it: `(parent hash, canonical)`.
     pub async fn block_info(&self, block_hash: &str, height: i64) -> Result<Option<(Option<String>, bool)>, StoreError> {
-        Ok(with_conn!(self.inner, |c| blocks::table
+        Ok(on_backend!(&mut self.inner.conn().await?, |c| blocks::table
             .filter(blocks::block_height.eq(height))
             .filter(blocks::block_hash.eq(block_hash))
             .select((blocks::parent_hash, blocks::canonical))
@@ -136,7 +137,7 @@ impl Store {
     /// The `seq` of the last `BlockApplied` marker of the block `(height, block_hash)`, up to
     /// `upto`: where the block's latest application starts.
     pub async fn last_applied_marker(&self, block_hash: &str, height: i64, upto: i64) -> Result<Option<i64>, StoreError> {
-        Ok(with_conn!(self.inner, |c| log_entries::table
+        Ok(on_backend!(&mut self.inner.conn().await?, |c| log_entries::table
             .filter(log_entries::block_height.eq(height))
             .filter(log_entries::block_hash.eq(block_hash))
             .filter(log_entries::kind.eq(EntryKind::BlockApplied as i16))
@@ -153,7 +154,7 @@ impl Store {
             Kinds::Events => vec![EntryKind::Event as i16],
             Kinds::Rollbacks => vec![EntryKind::Rollback as i16],
         };
-        Ok(with_conn!(self.inner, |c| {
+        Ok(on_backend!(&mut self.inner.conn().await?, |c| {
             let mut query = log_entries::table
                 .filter(log_entries::seq.gt(r.after))
                 .filter(log_entries::seq.le(r.upto))

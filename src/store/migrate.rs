@@ -18,19 +18,19 @@ const PG_MIGRATION_LOCK: i64 = 0x7469_6d65_6d67; // "timemg"
 
 pub(crate) async fn run(inner: &Inner) -> Result<(), StoreError> {
     let url = inner.config.url.clone();
-    let busy_ms = inner.config.sqlite_busy_timeout.as_millis();
+    let busy_timeout = inner.config.sqlite_busy_timeout;
     let (tx, rx) = tokio::sync::oneshot::channel();
     std::thread::Builder::new()
         .name("migrate".into())
         .spawn(move || {
-            let _ = tx.send(run_blocking(&url, busy_ms));
+            let _ = tx.send(run_blocking(&url, busy_timeout));
         })
         .map_err(|e| StoreError::Migration(format!("cannot start migration thread: {e}")))?;
     rx.await
         .map_err(|_| StoreError::Migration("migration thread ended without an answer".into()))?
 }
 
-fn run_blocking(url: &DatabaseUrl, busy_ms: u128) -> Result<(), StoreError> {
+fn run_blocking(url: &DatabaseUrl, busy_timeout: std::time::Duration) -> Result<(), StoreError> {
     match url {
         DatabaseUrl::Postgres(url) => {
             use diesel::connection::SimpleConnection;
@@ -55,7 +55,7 @@ fn run_blocking(url: &DatabaseUrl, busy_ms: u128) -> Result<(), StoreError> {
                 .ok_or_else(|| StoreError::Config("SQLite path is not UTF-8".into()))?;
             let mut conn = diesel::SqliteConnection::establish(path)
                 .map_err(|e| StoreError::Unavailable(e.to_string()))?;
-            conn.batch_execute(&format!("PRAGMA busy_timeout = {busy_ms}; PRAGMA journal_mode = WAL;"))
+            conn.batch_execute(&super::sqlite_pragmas::pragmas(super::sqlite_pragmas::SqliteRole::Migrations, busy_timeout, 0))
                 .map_err(StoreError::Query)?;
             conn.run_pending_migrations(SQLITE_MIGRATIONS)
                 .map(|_| ())

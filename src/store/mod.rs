@@ -1,13 +1,15 @@
 //! The append-only log, on PostgreSQL (diesel-async + bb8) or an embedded SQLite file.
 //!
-//! - [`Store`]: a cheap-to-clone handle holding the read pool; [`Store::writer`] opens the
-//!   one connection that appends ([`append::LogWriter`]).
+//! - [`Store`]: a cheap-to-clone handle holding the read pool; [`Store::appender`] opens
+//!   the one connection that appends ([`Appender`]).
 //! - One `table!` set ([`schema`]) serves both backends; migrations are per backend and run
 //!   at start-up and by `migrate`.
 //! - Nothing here knows about actors or HTTP.
 
 pub mod append;
+pub(crate) mod backend;
 mod checkpoint;
+mod conn_thread;
 pub(crate) mod connect;
 pub mod entry;
 pub mod history;
@@ -18,14 +20,14 @@ mod prepared;
 mod rows;
 pub mod read;
 pub mod schema;
+pub(crate) mod sqlite_pragmas;
 
-pub use append::{IngestReport, LogWriter};
+pub use append::{Appender, IngestReport};
 pub use connect::{configure_sqlite_process, DatabaseUrl, StoreConfig};
 pub use entry::{EntryKind, LogEntry};
 pub use history::{EntryFilter, HistoryPage};
 pub use read::{CanonicalView, EventQuery, Head, StoredEvent};
 
-use connect::Backend;
 use std::sync::Arc;
 
 /// Errors of the store, named by what the caller must do.
@@ -77,7 +79,7 @@ impl Store {
     }
 
     pub fn is_postgres(&self) -> bool {
-        matches!(self.inner.backend, Backend::Pg(_))
+        self.inner.backend.is_postgres()
     }
 
     /// Applies pending migrations (idempotent).
@@ -90,9 +92,9 @@ impl Store {
         &self.inner
     }
 
-    /// Opens the connection that appends. Only the event-store writer holds one.
-    pub async fn writer(&self) -> Result<LogWriter, StoreError> {
-        LogWriter::open(self.inner.clone()).await
+    /// Opens the connection that appends. Only the event-store writer actor holds one.
+    pub async fn appender(&self) -> Result<Appender, StoreError> {
+        Appender::open(self.inner.clone()).await
     }
 }
 
@@ -102,28 +104,14 @@ impl std::fmt::Debug for Store {
     }
 }
 
-/// Runs `$body` with `$conn` bound to a pooled connection of whichever backend the store
-/// uses. The body is written once and type-checked once per backend.
-macro_rules! with_conn {
-    ($inner:expr, |$conn:ident| $body:expr) => {
-        match &$inner.backend {
-            $crate::store::connect::Backend::Pg(pool) => {
-                let mut guard = pool
-                    .get()
-                    .await
-                    .map_err($crate::store::connect::pool_error)?;
-                let $conn = &mut *guard;
-                $body
-            }
-            $crate::store::connect::Backend::Sqlite(pool) => {
-                let mut guard = pool
-                    .get()
-                    .await
-                    .map_err($crate::store::connect::pool_error)?;
-                let $conn = &mut *guard;
-                $body
-            }
+/// A failed statement on a connection that is gone means the store is down.
+pub(crate) fn classify(e: diesel::result::Error) -> StoreError {
+    use diesel::result::Error as E;
+    match e {
+        E::DatabaseError(diesel::result::DatabaseErrorKind::ClosedConnection, info) => {
+            StoreError::Unavailable(info.message().to_string())
         }
-    };
+        E::BrokenTransactionManager => StoreError::Unavailable(e.to_string()),
+        other => StoreError::Query(other),
+    }
 }
-pub(crate) use with_conn;

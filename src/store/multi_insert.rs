@@ -1,13 +1,11 @@
-//! The SQLite writer's multi-row INSERTs, written straight into diesel's AST passes.
+//! The SQLite appender's multi-row INSERTs, written straight into diesel's AST passes.
 //!
 //! diesel's own batch insert renders the same statement, but every execution walks it as a
 //! tree of tuples and value clauses three times (is it cacheable, is it empty, its binds);
-//! with the binding itself, diesel's part took a fifth of SQLite's thread in a run of
-//! 1-event blocks. [`Insert`] walks a fixed-size
-//! chunk of rows as a flat list of binds. Its text is exactly diesel's (a unit test compares
-//! the two), it is built once per chunk size and kept in the connection's statement cache
-//! under a static query id. Measured (A/B, same hour): +7% on 1-event blocks at 1,024 and
-//! at 64 in flight, +6% on 1,000-event blocks, +4% on mixed 100-event blocks.
+//! with the binding itself, that is a large share of SQLite's thread on small blocks
+//! (docs/benchmarks.md). [`Insert`] walks a fixed-size chunk of rows as a flat list of
+//! binds. Its text is exactly diesel's (a unit test compares the two), it is built once per
+//! chunk size and kept in the connection's statement cache under a static query id.
 
 use super::rows::{AddressRow, BlockRow, LogRow};
 use diesel::query_builder::{AstPass, QueryFragment, QueryId};

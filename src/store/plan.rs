@@ -1,6 +1,6 @@
 //! Turning payloads into log rows, without I/O.
 //!
-//! The writer loads the canonical state of every block a group of payloads mentions (one
+//! The appender loads the canonical state of every block a group of payloads mentions (one
 //! query per table), then this module walks the payloads in order — each payload's
 //! rollbacks, then its applies — deciding what is new, what is a duplicate and what to
 //! undo. The same walk over the same state always yields the same rows.
@@ -14,8 +14,8 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 /// foldhash for the write path's maps and sets, keyed by block hashes and principal names:
-/// the writer hashes a dozen or so per payload, and with SipHash (std's default) hashing
-/// was an eighth of the writer thread's time in profiles of groups of 1-event payloads.
+/// the appender hashes a dozen or so per payload, and SipHash (std's default) made hashing
+/// a large share of its time on small blocks.
 /// The keys come from authenticated deliveries, and the seed is random per process.
 pub(crate) type FastSet<T> = HashSet<T, foldhash::fast::RandomState>;
 pub(crate) type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
@@ -80,9 +80,9 @@ pub(crate) struct Plan {
 #[derive(Debug, Default)]
 pub(crate) struct Writes {
     /// One per entry of [`Plan::entries`], in the same order. `contract_key` is left unset:
-    /// the writer numbers the entries' contract ids ([`super::append`]).
+    /// the appender numbers the entries' contract ids ([`super::append`]).
     pub rows: Vec<LogRow>,
-    /// (principal, seq): one per principal an entry touches; the writer numbers principals.
+    /// (principal, seq): one per principal an entry touches; the appender numbers principals.
     pub addresses: Vec<(String, i64)>,
     /// Blocks `blocks` has no row for yet: plain INSERTs.
     pub new_blocks: Vec<BlockRow>,
@@ -90,7 +90,7 @@ pub(crate) struct Writes {
     pub block_upserts: Vec<BlockRow>,
 }
 
-/// Walks a group's payloads in order. The writer may take the log and address rows planned
+/// Walks a group's payloads in order. The appender may take the log and address rows planned
 /// so far at any point between payloads ([`Planner::take_rows`]) and write them while the
 /// rest is planned; block rows come last ([`Planner::finish`]), once every payload is in.
 pub(crate) struct Planner {

@@ -3,7 +3,7 @@
 //! `diesel::sql_query` marks itself unsafe to cache (its text could be built at run time),
 //! so every execution is parsed anew, and on diesel-async's PostgreSQL connection it also
 //! costs a round trip to prepare, made while holding the statement cache, which serialises
-//! pipelined statements. The writer's statements are fixed texts: [`Prepared`] runs one
+//! pipelined statements. The appender's statements are fixed texts: [`Prepared`] runs one
 //! with its binds and lets the connection cache it by its text, so it is parsed once per
 //! connection.
 

@@ -4,7 +4,8 @@
 use super::entry::{BodyFields, EntryKind, LogEntry};
 use super::rows::LogRow;
 use super::schema::{address_entries, address_recent, blocks, log_entries, principals};
-use super::{with_conn, Store, StoreError};
+use super::backend::on_backend;
+use super::{Store, StoreError};
 use crate::model::EventType;
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
@@ -73,7 +74,7 @@ pub struct CanonicalView {
 impl Store {
     /// Whether the store answers a trivial query.
     pub async fn ping(&self) -> Result<(), StoreError> {
-        with_conn!(self.inner, |c| {
+        on_backend!(&mut self.inner.conn().await?, |c| {
             diesel::select(1.into_sql::<diesel::sql_types::Integer>())
                 .get_result::<i32>(c)
                 .await?;
@@ -82,7 +83,7 @@ impl Store {
     }
 
     pub async fn head(&self) -> Result<Head, StoreError> {
-        with_conn!(self.inner, |c| {
+        on_backend!(&mut self.inner.conn().await?, |c| {
             let head_seq: Option<i64> = log_entries::table
                 .select(diesel::dsl::max(log_entries::seq))
                 .first(c)
@@ -107,7 +108,7 @@ impl Store {
     /// Event entries in `seq` order, canonical and rolled back alike.
     pub async fn events(&self, q: &EventQuery) -> Result<Vec<StoredEvent>, StoreError> {
         let limit = q.limit.clamp(1, MAX_PAGE);
-        let rows: Vec<(i64, String)> = with_conn!(self.inner, |c| {
+        let rows: Vec<(i64, String)> = on_backend!(&mut self.inner.conn().await?, |c| {
             let mut query = log_entries::table
                 .filter(log_entries::kind.eq(EntryKind::Event as i16))
                 .filter(log_entries::seq.gt(q.after_seq))
@@ -133,7 +134,7 @@ impl Store {
         let undone: Vec<Option<i64>> = if seqs.is_empty() {
             Vec::new()
         } else {
-            with_conn!(self.inner, |c| log_entries::table
+            on_backend!(&mut self.inner.conn().await?, |c| log_entries::table
                 .filter(log_entries::rollback_of.eq_any(&seqs))
                 .select(log_entries::rollback_of)
                 .load(c)
@@ -148,7 +149,7 @@ impl Store {
     /// Every entry (all kinds) with `seq` in `(after_seq, after_seq + limit]`, in order.
     pub async fn entries_after(&self, after_seq: i64, limit: i64) -> Result<Vec<LogEntry>, StoreError> {
         let limit = limit.clamp(1, MAX_PAGE);
-        let rows: Vec<LogRow> = with_conn!(self.inner, |c| log_entries::table
+        let rows: Vec<LogRow> = on_backend!(&mut self.inner.conn().await?, |c| log_entries::table
             .filter(log_entries::seq.gt(after_seq))
             .order(log_entries::seq.asc())
             .limit(limit)
@@ -166,7 +167,7 @@ impl Store {
     /// searched from the newest height down: blocks are keyed by (height, hash), and no
     /// index on the hash alone is kept, since every new block would write one page of it.
     pub async fn block(&self, hash: &str, height: Option<i64>) -> Result<Option<(String, bool)>, StoreError> {
-        with_conn!(self.inner, |c| {
+        on_backend!(&mut self.inner.conn().await?, |c| {
             let mut query = blocks::table.filter(blocks::block_hash.eq(hash)).into_boxed();
             if let Some(height) = height {
                 query = query.filter(blocks::block_height.eq(height));
@@ -197,7 +198,7 @@ impl Store {
     pub async fn canonical_view(&self) -> Result<CanonicalView, StoreError> {
         type BlockRows = Vec<(String, i64, bool, i64, i64)>;
         type EventRows = Vec<(String, Option<i32>, Option<i32>, i64)>;
-        let (blocks, events): (BlockRows, EventRows) = with_conn!(self.inner, |c| {
+        let (blocks, events): (BlockRows, EventRows) = on_backend!(&mut self.inner.conn().await?, |c| {
             let b: BlockRows = blocks::table
                 .select((
                     blocks::block_hash,
@@ -233,7 +234,7 @@ impl Store {
         let mut identity: BTreeMap<i64, (String, i32, i32)> = BTreeMap::new();
         let mut after = 0;
         loop {
-            let rows: Vec<LogRow> = with_conn!(self.inner, |c| log_entries::table
+            let rows: Vec<LogRow> = on_backend!(&mut self.inner.conn().await?, |c| log_entries::table
                 .filter(log_entries::seq.gt(after))
                 .order(log_entries::seq.asc())
                 .limit(MAX_PAGE)
@@ -288,7 +289,7 @@ pub(crate) fn principal_number<'a>(name: &'a str) -> _ {
 }
 
 /// Log entries that touch principal `name`, with `seq` in `after..=upto`: its rows in
-/// `address_entries` and in `address_recent` (rows the writer has not merged yet; each
+/// `address_entries` and in `address_recent` (rows the appender has not merged yet; each
 /// entry's row is in one of the two). One `IN` over a `UNION ALL`, which both planners
 /// turn into index lookups by `seq`; an `OR` of two `IN`s would make PostgreSQL scan the
 /// log and test each row.
@@ -337,4 +338,33 @@ pub(crate) fn entry_from_row(r: LogRow) -> Result<LogEntry, StoreError> {
         rollback_of: r.rollback_of,
         body: Arc::from(r.body),
     })
+}
+
+/// Reads of the log by `seq` for code that owns a connection of its own (the projection
+/// engine's sync connection): each returns a query to run with either backend's `load`.
+pub mod log_queries {
+    use crate::store::schema::log_entries;
+    use diesel::prelude::*;
+
+    /// Up to `limit` entries after `after`, in `seq` order, as (seq, kind, rollback_of, body).
+    #[diesel::dsl::auto_type(no_type_alias)]
+    pub fn entries_after(after: i64, limit: i64) -> _ {
+        log_entries::table
+            .filter(log_entries::seq.gt(after))
+            .order(log_entries::seq.asc())
+            .limit(limit)
+            .select((log_entries::seq, log_entries::kind, log_entries::rollback_of, log_entries::body))
+    }
+
+    /// The bodies of the entries `seqs`, as (seq, body).
+    #[diesel::dsl::auto_type(no_type_alias)]
+    pub fn bodies<'a>(seqs: &'a [i64]) -> _ {
+        log_entries::table.filter(log_entries::seq.eq_any(seqs)).select((log_entries::seq, log_entries::body))
+    }
+
+    /// The log's last `seq` (no row when empty): the primary key's last entry.
+    #[diesel::dsl::auto_type(no_type_alias)]
+    pub fn last_seq() -> _ {
+        log_entries::table.select(log_entries::seq).order(log_entries::seq.desc()).limit(1_i64)
+    }
 }

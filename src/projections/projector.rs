@@ -16,7 +16,8 @@
 use super::db::Db;
 use super::{builtin, Engine, EngineSettings, EntityMapping};
 use crate::actors::{Committed, Listen, Supervisor};
-use crate::store::{DatabaseUrl, LogEntry};
+use crate::model::LogEntry;
+use crate::store::DatabaseUrl;
 use actix::prelude::*;
 use std::sync::mpsc;
 use std::sync::Arc;

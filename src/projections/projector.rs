@@ -171,22 +171,3 @@ fn wait_or_stop(rx: &mpsc::Receiver<Work>) -> bool {
         Err(mpsc::RecvTimeoutError::Disconnected)
     )
 }
-
-/// Starts the projector of a server (used by `startup`).
-pub fn start(
-    config: &crate::config::ServerConfig,
-    url: DatabaseUrl,
-    supervisor: Addr<Supervisor>,
-) -> Result<Addr<Projector>, super::ProjectionError> {
-    let mapping = EntityMapping::load(config.entity_mapping.as_deref())?;
-    let settings = EngineSettings {
-        flush_every: config.projection_flush_every.max(1),
-        ..EngineSettings::default()
-    };
-    let config = ProjectorConfig {
-        url,
-        mapping,
-        settings,
-    };
-    Ok(Projector::new(config, supervisor).start())
-}

@@ -1,9 +1,8 @@
 //! `POST /api/webhooks/chainhook` (PROTOCOL §1).
 
-use super::ApiError;
+use super::{ApiError, AppState};
 use crate::actors::Ingest;
 use crate::chainhook::parse_payload;
-use crate::startup::AppState;
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use futures_util::StreamExt;

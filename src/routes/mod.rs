@@ -6,9 +6,11 @@ pub mod error;
 mod health;
 mod projections;
 mod read;
+mod state;
 mod ws;
 
 pub use error::ApiError;
+pub use state::AppState;
 
 use actix_web::web;
 

@@ -1,4 +1,6 @@
-//! `POST /api/webhooks/chainhook` (PROTOCOL §1).
+//! The webhook Chainhook delivers blocks to, `POST /api/webhooks/chainhook` (PROTOCOL §1):
+//! authenticates the delivery, parses it with [`crate::chainhook`] and hands it to the
+//! supervisor.
 
 use super::{ApiError, AppState};
 use crate::actors::Ingest;

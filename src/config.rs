@@ -2,6 +2,8 @@
 
 use crate::actors::session::{self, WsConfig};
 use crate::actors::WriterConfig;
+use crate::projections::projector::ProjectorConfig;
+use crate::projections::{EngineSettings, EntityMapping, ProjectionError};
 use crate::store::{DatabaseUrl, StoreConfig, StoreError};
 use clap::Args;
 use std::time::Duration;
@@ -153,6 +155,16 @@ impl ServerConfig {
             max_pending_payloads: self.writer_max_pending.max(1),
             max_batch_events: self.writer_max_batch_events.max(1),
         }
+    }
+
+    /// What the server's projector folds with; reads the entity mapping file when one is
+    /// configured.
+    pub fn projector_config(&self, url: DatabaseUrl) -> Result<ProjectorConfig, ProjectionError> {
+        Ok(ProjectorConfig {
+            url,
+            mapping: EntityMapping::load(self.entity_mapping.as_deref())?,
+            settings: EngineSettings { flush_every: self.projection_flush_every.max(1), ..EngineSettings::default() },
+        })
     }
 
     /// `None`: leave the system default.

@@ -20,17 +20,36 @@
 //! - [`config`]: settings from flags and environment; [`cli`]: the commands.
 //! - [`telemetry`]: structured logs.
 //! - [`synth`]: Chainhook payloads built in code (tests, benchmarks).
+//!
+//! Dependencies point one way: `model` and `chainhook` are pure; `store` knows the model;
+//! `actors` use the store; `routes` and `projections` sit above the actors; `startup` and
+//! `cli` assemble everything. `tests/architecture.rs` keeps it so.
+//!
+//! # Features
+//!
+//! `server` (default) builds everything. Without it (`default-features = false`) only
+//! [`client`], [`protocol`], [`model`], [`chainhook`] and [`synth`] are built, and neither
+//! diesel nor actix is compiled: a Rust program that only subscribes depends on this.
 
-pub mod actors;
 pub mod chainhook;
 pub mod client;
-pub mod cli;
-pub mod config;
 pub mod model;
-pub mod projections;
 pub mod protocol;
-pub mod routes;
-pub mod startup;
-pub mod store;
 pub mod synth;
+
+#[cfg(feature = "server")]
+pub mod actors;
+#[cfg(feature = "server")]
+pub mod cli;
+#[cfg(feature = "server")]
+pub mod config;
+#[cfg(feature = "server")]
+pub mod projections;
+#[cfg(feature = "server")]
+pub mod routes;
+#[cfg(feature = "server")]
+pub mod startup;
+#[cfg(feature = "server")]
+pub mod store;
+#[cfg(feature = "server")]
 pub mod telemetry;

@@ -7,8 +7,7 @@
 //! ([`entry_frame_tail`], [`frame_for_sub`]), so an entry is encoded once at append time
 //! and once more per topic, never per subscriber.
 
-use crate::model::EventType;
-use crate::store::{EntryKind, LogEntry};
+use crate::model::{EntryKind, EventType, LogEntry};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::sync::Arc;

@@ -1,32 +1,21 @@
 //! Builds the application — store, actors, HTTP server — the same way for `serve` and
 //! for tests.
 
-use crate::actors::{Supervisor, TopicRegistry, WsConfig};
+use crate::actors::{Supervisor, TopicRegistry};
 use crate::config::ServerConfig;
-use crate::routes;
+use crate::projections::{ProjectionError, Projector};
+use crate::routes::{self, AppState};
 use crate::store::{Store, StoreError};
 use actix::prelude::*;
 use actix_web::{web, App, HttpServer};
 use std::net::TcpListener;
-
-/// What every request handler can reach.
-#[derive(Clone)]
-pub struct AppState {
-    pub store: Store,
-    pub supervisor: Addr<Supervisor>,
-    /// Routes committed entries to WebSocket topics.
-    pub topics: Addr<TopicRegistry>,
-    pub ws: WsConfig,
-    pub webhook_secret: String,
-    pub webhook_body_limit: usize,
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
-    Projection(#[from] crate::projections::ProjectionError),
+    Projection(#[from] ProjectionError),
     #[error("cannot listen on {addr}: {source}")]
     Bind { addr: String, source: std::io::Error },
 }
@@ -37,7 +26,7 @@ pub struct Application {
     server: actix_web::dev::Server,
     state: AppState,
     secret_generated: bool,
-    _projector: Addr<crate::projections::Projector>,
+    _projector: Addr<Projector>,
 }
 
 impl Application {
@@ -47,7 +36,7 @@ impl Application {
         let store = Store::open(config.database.store_config()?).await?;
         let head = store.head().await?;
         let supervisor = Supervisor::new(store.clone(), config.writer_config(), head.head_seq).start();
-        let projector = crate::projections::projector::start(&config, store.url().clone(), supervisor.clone())?;
+        let projector = Projector::new(config.projector_config(store.url().clone())?, supervisor.clone()).start();
         // The registry and the topics run on fan-out threads of their own (see
         // `TopicRegistry::with_topic_arbiters`).
         let fanout: Vec<ArbiterHandle> =

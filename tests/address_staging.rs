@@ -9,7 +9,7 @@ use diesel::sql_types::BigInt;
 use diesel::Connection;
 use diesel_async::AsyncConnection;
 use serde_json::{json, Value};
-use timebank_realtime::store::EntryKind;
+use timebank_realtime::model::EntryKind;
 use timebank_realtime::synth::{address, block_with_transfers, payload};
 
 /// Small enough that most groups below merge what the ones before them staged.

@@ -9,7 +9,8 @@ use common::{all_entries, open_store, Backend, TestDb};
 use serde_json::Value;
 use timebank_realtime::chainhook::parse_payload;
 use timebank_realtime::model::Payload;
-use timebank_realtime::store::{EntryKind, EventQuery, Store};
+use timebank_realtime::model::EntryKind;
+use timebank_realtime::store::{EventQuery, Store};
 use timebank_realtime::synth;
 
 const BLOCKS: i64 = 120;

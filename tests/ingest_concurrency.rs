@@ -6,7 +6,7 @@ use common::{all_entries, open_store, Backend, TestApp};
 use futures_util::future::join_all;
 use serde_json::Value;
 use std::collections::{BTreeMap, HashSet};
-use timebank_realtime::store::EntryKind;
+use timebank_realtime::model::EntryKind;
 use timebank_realtime::synth::{block_hash, block_with_transfers, payload};
 
 const DELIVERIES: i64 = 50;

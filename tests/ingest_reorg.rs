@@ -4,7 +4,7 @@ mod common;
 use common::{all_entries, open_store, Backend, TestApp};
 use serde_json::Value;
 use std::collections::BTreeSet;
-use timebank_realtime::store::EntryKind;
+use timebank_realtime::model::EntryKind;
 use timebank_realtime::synth::{self, block_hash, block_with_transfers, payload};
 
 async fn ok(app: &TestApp, p: &Value) -> Value {

@@ -9,7 +9,7 @@ mod common;
 use common::{open_store, Backend, TestApp, TestDb};
 use serde_json::json;
 use timebank_realtime::model::EventType;
-use timebank_realtime::store::EntryKind;
+use timebank_realtime::model::EntryKind;
 use timebank_realtime::synth::{address, block_hash, block_with_transfers, payload, tx_hash};
 
 /// The migrations in order, as diesel records them; a store "before X" had those before X.

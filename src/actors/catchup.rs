@@ -2,7 +2,8 @@
 //! from the store page by page up to the handover `seq` (see [`super::session`]).
 
 use crate::protocol::Filter;
-use crate::store::{EntryFilter, HistoryPage, LogEntry, Store, StoreError};
+use crate::model::LogEntry;
+use crate::store::{EntryFilter, HistoryPage, Store, StoreError};
 
 /// Longest chain of abandoned blocks followed back from a stale `since.blockHash`.
 const MAX_FORK_WALK: usize = 1_000;

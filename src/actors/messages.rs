@@ -2,7 +2,8 @@
 
 use crate::model::Payload;
 use crate::protocol::Filter;
-use crate::store::{IngestReport, LogEntry};
+use crate::model::LogEntry;
+use crate::store::IngestReport;
 use actix::prelude::*;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;

@@ -10,7 +10,7 @@ use super::messages::{AddSubscriber, Committed, Delivery, Listen, RemoveSubscrib
 use super::topic::TopicActor;
 use crate::model::EventType;
 use crate::protocol::{entry_frame_tail, Filter};
-use crate::store::LogEntry;
+use crate::model::LogEntry;
 use actix::prelude::*;
 use std::collections::{HashMap, HashSet};
 

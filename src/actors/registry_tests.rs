@@ -3,7 +3,7 @@
 
 use super::*;
 use crate::actors::messages::{Deliver, Overflowed, SessionSink};
-use crate::store::EntryKind;
+use crate::model::EntryKind;
 use std::sync::atomic::AtomicUsize;
 use std::sync::{Arc, Mutex};
 

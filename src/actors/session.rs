@@ -39,7 +39,8 @@ use super::registry::TopicRegistry;
 use crate::protocol::{
     entry_frame_tail, frame_for_sub, ClientError, ClientMessage, ErrorCode, Filter, ResyncReason, ServerMessage, Since,
 };
-use crate::store::{HistoryPage, LogEntry, Store, StoreError};
+use crate::model::LogEntry;
+use crate::store::{HistoryPage, Store, StoreError};
 use actix::prelude::*;
 use actix_web_actors::ws;
 use std::collections::HashMap;

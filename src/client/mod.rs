@@ -16,6 +16,12 @@
 //! stops reading, the task stops reading the socket, so the server's own outgoing bound
 //! applies: it ends the subscriptions with `resync`, and the client resumes them from
 //! their last `seq` once the caller reads again. Memory stays bounded at both ends.
+//!
+//! # Without the server
+//!
+//! A program that only subscribes depends on the crate without its default `server`
+//! feature (`default-features = false`): this module, [`crate::protocol`] and
+//! [`crate::model`] build alone, without diesel or actix. Its task needs a tokio runtime.
 
 mod backoff;
 mod task;

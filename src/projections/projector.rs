@@ -16,7 +16,8 @@
 use super::db::Db;
 use super::{builtin, Engine, EngineSettings, EntityMapping};
 use crate::actors::{Committed, Listen, Supervisor};
-use crate::store::{DatabaseUrl, LogEntry};
+use crate::model::LogEntry;
+use crate::store::DatabaseUrl;
 use actix::prelude::*;
 use std::sync::mpsc;
 use std::sync::Arc;
@@ -169,23 +170,4 @@ fn wait_or_stop(rx: &mpsc::Receiver<Work>) -> bool {
         rx.recv_timeout(RETRY_INTERVAL),
         Err(mpsc::RecvTimeoutError::Disconnected)
     )
-}
-
-/// Starts the projector of a server (used by `startup`).
-pub fn start(
-    config: &crate::config::ServerConfig,
-    url: DatabaseUrl,
-    supervisor: Addr<Supervisor>,
-) -> Result<Addr<Projector>, super::ProjectionError> {
-    let mapping = EntityMapping::load(config.entity_mapping.as_deref())?;
-    let settings = EngineSettings {
-        flush_every: config.projection_flush_every.max(1),
-        ..EngineSettings::default()
-    };
-    let config = ProjectorConfig {
-        url,
-        mapping,
-        settings,
-    };
-    Ok(Projector::new(config, supervisor).start())
 }

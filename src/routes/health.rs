@@ -1,8 +1,7 @@
 //! Liveness and readiness.
 
-use super::ApiError;
+use super::{ApiError, AppState};
 use crate::actors::GetStats;
-use crate::startup::AppState;
 use actix_web::{web, HttpResponse};
 
 /// The process answers.

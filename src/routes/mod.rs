@@ -1,14 +1,16 @@
 //! HTTP entry points. Handlers hand writes to the actors and read through the store's
 //! query functions; HTTP statuses are decided in [`error`] alone.
 
-mod chainhook;
 pub mod error;
 mod health;
 mod projections;
 mod read;
+mod state;
+mod webhook;
 mod ws;
 
 pub use error::ApiError;
+pub use state::AppState;
 
 use actix_web::web;
 
@@ -16,7 +18,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.app_data(web::QueryConfig::default().error_handler(|err, _req| {
         ApiError::BadRequest { code: "invalid_query", message: err.to_string(), path: String::new() }.into()
     }))
-    .route("/api/webhooks/chainhook", web::post().to(chainhook::receive))
+    .route("/api/webhooks/chainhook", web::post().to(webhook::receive))
     .route("/api/head", web::get().to(read::head))
     .route("/api/events", web::get().to(read::events))
     .route("/api/blocks/{hash}", web::get().to(read::block))

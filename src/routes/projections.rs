@@ -1,9 +1,8 @@
 //! Projection reads (PROTOCOL §5): `GET /api/accounts/{principal}`,
 //! `/api/contracts/{contractId}`, `/api/entities/{kind}/{id}`, and `/api/projections`.
 
-use super::ApiError;
+use super::{ApiError, AppState};
 use crate::projections::read;
-use crate::startup::AppState;
 use actix_web::{web, HttpResponse};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {

@@ -1,7 +1,6 @@
 //! Read API (PROTOCOL §1b).
 
-use super::ApiError;
-use crate::startup::AppState;
+use super::{ApiError, AppState};
 use crate::store::{EventQuery, StoredEvent};
 use actix_web::{web, HttpResponse};
 use serde::Deserialize;

@@ -1,7 +1,7 @@
 //! `GET /ws`: the WebSocket upgrade (PROTOCOL §3). The session actor does the rest.
 
+use super::AppState;
 use crate::actors::WsSession;
-use crate::startup::AppState;
 use actix_web::{web, HttpRequest, HttpResponse};
 
 pub async fn upgrade(

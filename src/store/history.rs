@@ -4,7 +4,7 @@
 //! Every query is keyset-paged by `seq` and served by an index: `(contract_key, seq)`,
 //! `(type_code, seq)`, `address_entries (principal, seq)`, `(block_height, seq)`.
 
-use super::entry::{EntryKind, LogEntry};
+use crate::model::{EntryKind, LogEntry};
 use super::read::{entry_from_row, principal_number, touches, MAX_PAGE};
 use super::rows::LogRow;
 use super::schema::{blocks, log_entries};

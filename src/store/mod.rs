@@ -24,7 +24,6 @@ pub(crate) mod sqlite_pragmas;
 
 pub use append::{Appender, IngestReport};
 pub use connect::{configure_sqlite_process, DatabaseUrl, StoreConfig};
-pub use entry::{EntryKind, LogEntry};
 pub use history::{EntryFilter, HistoryPage};
 pub use read::{CanonicalView, EventQuery, Head, StoredEvent};
 

@@ -5,7 +5,7 @@
 //! rollbacks, then its applies — deciding what is new, what is a duplicate and what to
 //! undo. The same walk over the same state always yields the same rows.
 
-use super::entry::{EntryKind, LogEntry};
+use crate::model::{EntryKind, LogEntry};
 use super::rows::{BlockRow, LogRow};
 use super::StoreError;
 use crate::model::{event_body, EventObject, EventType, Payload, RollbackObject};

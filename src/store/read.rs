@@ -1,7 +1,8 @@
 //! Read queries over the log: the read API, catch-up and projections use these and
 //! nothing else.
 
-use super::entry::{BodyFields, EntryKind, LogEntry};
+use super::entry::BodyFields;
+use crate::model::{EntryKind, LogEntry};
 use super::rows::LogRow;
 use super::schema::{address_entries, address_recent, blocks, log_entries, principals};
 use super::backend::on_backend;

@@ -389,8 +389,8 @@ pub async fn open_store(url: &str) -> timebank_realtime::store::Store {
 }
 
 /// Every log entry (all kinds), paging through `Store::entries_after`.
-pub async fn all_entries(store: &timebank_realtime::store::Store) -> Vec<timebank_realtime::store::LogEntry> {
-    let mut out: Vec<timebank_realtime::store::LogEntry> = Vec::new();
+pub async fn all_entries(store: &timebank_realtime::store::Store) -> Vec<timebank_realtime::model::LogEntry> {
+    let mut out: Vec<timebank_realtime::model::LogEntry> = Vec::new();
     loop {
         let after = out.last().map_or(0, |e| e.seq);
         let page = store.entries_after(after, 1000).await.expect("entries_after");

@@ -7,7 +7,7 @@ use super::{Engine, Target};
 use crate::projections::db::Snapshot;
 use crate::projections::input::{Direction, EventView, Input};
 use crate::projections::ProjectionError;
-use crate::store::EntryKind;
+use crate::model::EntryKind;
 use std::collections::HashMap;
 
 impl Engine {

@@ -6,7 +6,7 @@ use super::reader::Parsed;
 use super::{Engine, Target, Track};
 use crate::projections::db::Meta;
 use crate::projections::ProjectionError;
-use crate::store::LogEntry;
+use crate::model::LogEntry;
 
 /// Attempts at a write whose checks fail because someone else moved the projection.
 const MAX_CONFLICT_RETRIES: usize = 5;

@@ -4,7 +4,8 @@
 use crate::projections::db::{Db, RawEntry};
 use crate::projections::input::EventView;
 use crate::projections::ProjectionError;
-use crate::store::{DatabaseUrl, EntryKind};
+use crate::model::EntryKind;
+use crate::store::DatabaseUrl;
 use std::sync::mpsc;
 
 /// A log entry with its event body parsed: what [`Engine::fold`](super::Engine::fold) consumes.

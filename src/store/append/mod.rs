@@ -32,7 +32,8 @@ pub use pg::PG_APPEND_LOCK;
 
 use super::checkpoint::{Checkpointer, Restart};
 use super::connect::Inner;
-use super::{classify, LogEntry, StoreError};
+use super::{classify, StoreError};
+use crate::model::LogEntry;
 use crate::model::Payload;
 use conn::WriteConn;
 use group::{GroupStart, WantedBlocks};

@@ -2,7 +2,12 @@
 //!
 //! Pure data: no I/O, no actix, no diesel. A Chainhook payload parses into a [`Payload`]
 //! of [`Block`]s carrying [`NewEvent`]s; the store gives each stored event a `seq` and
-//! encodes it once as the PROTOCOL §2 event object.
+//! encodes it once as the PROTOCOL §2 event object. Once committed, every row of the log
+//! is a [`LogEntry`] of some [`EntryKind`] ([`entry`]).
+
+pub mod entry;
+
+pub use entry::{EntryKind, LogEntry};
 
 use serde::{Deserialize, Serialize};
 use std::fmt;

@@ -1,9 +1,10 @@
-//! `POST /api/webhooks/chainhook` (PROTOCOL §1).
+//! The webhook Chainhook delivers blocks to, `POST /api/webhooks/chainhook` (PROTOCOL §1):
+//! authenticates the delivery, parses it with [`crate::chainhook`] and hands it to the
+//! supervisor.
 
-use super::ApiError;
+use super::{ApiError, AppState};
 use crate::actors::Ingest;
 use crate::chainhook::parse_payload;
-use crate::startup::AppState;
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use futures_util::StreamExt;

@@ -1,0 +1,18 @@
+//! What every request handler can reach. Built by `startup`, read by the handlers of this
+//! module.
+
+use crate::actors::{Supervisor, TopicRegistry, WsConfig};
+use crate::store::Store;
+use actix::Addr;
+
+/// What every request handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Store,
+    pub supervisor: Addr<Supervisor>,
+    /// Routes committed entries to WebSocket topics.
+    pub topics: Addr<TopicRegistry>,
+    pub ws: WsConfig,
+    pub webhook_secret: String,
+    pub webhook_body_limit: usize,
+}

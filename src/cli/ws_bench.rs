@@ -16,7 +16,10 @@
 //! 127.0.0.2, 127.0.0.3, … (a new source address every [`PER_SOURCE_ADDR`] connections)
 //! so that more connections than one address has ephemeral ports can be opened.
 
+mod server;
+
 use super::anyhow_like::{Error, Result};
+use server::{raise_nofile, server_rss_fn, Server};
 use crate::synth;
 use clap::Args;
 use futures_util::{stream, SinkExt, StreamExt};
@@ -114,91 +117,6 @@ async fn bench(args: WsBenchArgs) -> Result {
     let result = if args.idle > 0 { idle(&server, args.idle, args.bare).await } else { load(&server, &args).await };
     server.stop();
     result
-}
-
-enum Server {
-    Child { child: std::process::Child, base: String, dir: std::path::PathBuf },
-    Remote { base: String, secret: String, pid: Option<u32> },
-}
-
-impl Server {
-    fn start(database_url: Option<String>) -> std::result::Result<Server, Error> {
-        use std::io::BufRead;
-        let dir = std::env::temp_dir().join(format!("timebank-bench-ws-{}", std::process::id()));
-        std::fs::create_dir_all(&dir)?;
-        let db = database_url.unwrap_or_else(|| format!("sqlite://{}", dir.join("bench.db").display()));
-        let mut child = std::process::Command::new(std::env::current_exe()?)
-            .arg("serve")
-            .env("BIND_ADDR", "127.0.0.1:0")
-            .env("DATABASE_URL", db)
-            .env("CHAINHOOK_WEBHOOK_SECRET", SECRET)
-            .env("RUST_LOG", std::env::var("BENCH_SERVER_LOG").unwrap_or_else(|_| "warn".into()))
-            .stdout(std::process::Stdio::piped())
-            .spawn()?;
-        let stdout = child.stdout.take().ok_or("no stdout")?;
-        let mut lines = std::io::BufReader::new(stdout).lines();
-        let base = loop {
-            match lines.next() {
-                Some(Ok(line)) => {
-                    if let Some(addr) = line.strip_prefix("listening on ") {
-                        break addr.trim().to_string();
-                    }
-                }
-                _ => {
-                    let _ = child.kill();
-                    return Err("the server exited before listening".into());
-                }
-            }
-        };
-        println!("server pid {} at {base}", child.id());
-        Ok(Server::Child { child, base, dir })
-    }
-
-    fn base(&self) -> &str {
-        match self {
-            Server::Child { base, .. } | Server::Remote { base, .. } => base,
-        }
-    }
-
-    fn secret(&self) -> &str {
-        match self {
-            Server::Child { .. } => SECRET,
-            Server::Remote { secret, .. } => secret,
-        }
-    }
-
-    fn addr(&self) -> std::result::Result<SocketAddr, Error> {
-        let hostport = self.base().trim_start_matches("http://");
-        Ok(hostport.parse()?)
-    }
-
-    /// Resident set size of the server process in KiB.
-    fn rss_kib(&self) -> Option<u64> {
-        server_rss_fn(self)()
-    }
-
-    fn stop(self) {
-        if let Server::Child { mut child, dir, .. } = self {
-            let _ = child.kill();
-            let _ = child.wait();
-            let _ = std::fs::remove_dir_all(dir);
-        }
-    }
-}
-
-/// Raises the soft open-files limit to the hard one; returns the soft limit now in force.
-fn raise_nofile() -> u64 {
-    // SAFETY: getrlimit/setrlimit only read and write the struct passed by pointer.
-    unsafe {
-        let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
-            return 0;
-        }
-        lim.rlim_cur = lim.rlim_max;
-        libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
-        libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim);
-        lim.rlim_cur
-    }
 }
 
 fn now_us() -> u64 {
@@ -501,18 +419,6 @@ async fn load(server: &Server, args: &WsBenchArgs) -> Result {
         println!("stalled subscribers cut off with resync: {resynced} of {}", args.stalled);
     }
     Ok(())
-}
-
-/// A closure reading the server's RSS that owns nothing borrowed.
-fn server_rss_fn(server: &Server) -> impl Fn() -> Option<u64> + Send + 'static {
-    let pid = match server {
-        Server::Child { child, .. } => Some(child.id()),
-        Server::Remote { pid, .. } => *pid,
-    };
-    move || {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", pid?)).ok()?;
-        status.lines().find(|l| l.starts_with("VmRSS:"))?.split_whitespace().nth(1)?.parse().ok()
-    }
 }
 
 /// Reads what the stalled subscribers were sent; how many got a `resync`.

@@ -2,7 +2,7 @@
 
 use crate::actors::session::{self, WsConfig};
 use crate::actors::WriterConfig;
-use crate::projections::projector::ProjectorConfig;
+use crate::projections::projector::{self, ProjectorConfig};
 use crate::projections::{EngineSettings, EntityMapping, ProjectionError};
 use crate::store::{DatabaseUrl, StoreConfig, StoreError};
 use clap::Args;
@@ -92,6 +92,10 @@ pub struct ServerConfig {
     /// Log entries a projection folds between two commits while catching up.
     #[arg(long, env = "PROJECTION_FLUSH_EVERY", default_value_t = 50_000)]
     pub projection_flush_every: i64,
+    /// Committed entries queued for the projections at most; past it the projector drops
+    /// the queue and reads the log from its checkpoints instead.
+    #[arg(long, env = "PROJECTOR_MAX_PENDING", default_value_t = projector::MAX_PENDING_ENTRIES)]
+    pub projector_max_pending: usize,
     /// Seconds between the server's WebSocket pings.
     #[arg(long, env = "WS_HEARTBEAT_SECS", default_value_t = session::HEARTBEAT_INTERVAL.as_secs())]
     pub ws_heartbeat_secs: u64,
@@ -139,6 +143,7 @@ impl ServerConfig {
             writer_max_batch_events: 20_000,
             entity_mapping: None,
             projection_flush_every: 50_000,
+            projector_max_pending: projector::MAX_PENDING_ENTRIES,
             ws_heartbeat_secs: session::HEARTBEAT_INTERVAL.as_secs(),
             ws_client_timeout_secs: session::CLIENT_TIMEOUT.as_secs(),
             tcp_user_timeout_secs: TCP_USER_TIMEOUT.as_secs(),
@@ -160,10 +165,10 @@ impl ServerConfig {
     /// What the server's projector folds with; reads the entity mapping file when one is
     /// configured.
     pub fn projector_config(&self, url: DatabaseUrl) -> Result<ProjectorConfig, ProjectionError> {
+        let settings = EngineSettings { flush_every: self.projection_flush_every.max(1), ..EngineSettings::default() };
         Ok(ProjectorConfig {
-            url,
-            mapping: EntityMapping::load(self.entity_mapping.as_deref())?,
-            settings: EngineSettings { flush_every: self.projection_flush_every.max(1), ..EngineSettings::default() },
+            max_pending_entries: self.projector_max_pending.max(1),
+            ..ProjectorConfig::new(url, EntityMapping::load(self.entity_mapping.as_deref())?, settings)
         })
     }
 

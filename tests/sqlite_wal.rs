@@ -64,7 +64,10 @@ async fn wal_stays_bounded_while_a_reader_holds_an_old_snapshot() {
     .await;
     ingest(&app, 1..=4, &wal).await;
 
-    // The reader: a read transaction on its own connection, held for HOLD.
+    // The reader: a read transaction on its own connection, held for HOLD. A fixed hold on
+    // purpose: time is the scenario here (a reader that keeps its snapshot a while, which
+    // the writer must wait out rather than let the WAL grow), and `started.elapsed()`
+    // below checks that ingestion did wait.
     const HOLD: std::time::Duration = std::time::Duration::from_secs(3);
     let (holding, held) = std::sync::mpsc::channel();
     let url = path.to_str().expect("utf-8 path").to_string();

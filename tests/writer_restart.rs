@@ -18,17 +18,19 @@ async fn writer_restarts_after_damage(backend: Backend) {
     assert_eq!(status, 503, "{body}");
     assert_eq!(app.head().await, before, "a failed append stores nothing");
 
-    // A fresh writer takes over: other deliveries are accepted.
-    let mut accepted = false;
-    for _ in 0..50 {
-        let (status, _) = app.post_payload(&payload(vec![block_with_transfers(2, 0, 0, 3)], vec![])).await;
-        if status == 200 {
-            accepted = true;
+    // A fresh writer takes over (the supervisor reports its start): other deliveries are
+    // accepted.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let (_, ready) = app.get_json("/readyz").await;
+        if ready["supervisor"]["writerStarts"] == 2 {
             break;
         }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        assert!(std::time::Instant::now() < deadline, "the writer was not restarted: {ready}");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
-    assert!(accepted, "the restarted writer accepts deliveries");
+    let (status, body) = app.post_payload(&payload(vec![block_with_transfers(2, 0, 0, 3)], vec![])).await;
+    assert_eq!(status, 200, "the restarted writer accepts deliveries: {body}");
     let (_, ready) = app.get_json("/readyz").await;
     assert_eq!(ready["supervisor"]["writerStarts"], 2, "the writer was restarted once: {ready}");
     assert_eq!(app.head().await["headBlockHeight"], 2);

@@ -5,7 +5,7 @@ mod common;
 use common::ws::{seqs, Ending, WsClient};
 use common::{Backend, TestApp, TestDb};
 use serde_json::json;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use timebank_realtime::synth;
 
 const BLOCKS: i64 = 60;
@@ -74,6 +74,8 @@ async fn a_client_that_stops_reading_is_disconnected(backend: Backend) {
     let mut slow = WsClient::connect_small_buffer(&app).await;
     slow.subscribe("s", json!({"type": "all"}), None).await;
     assert_eq!(slow.recv().await["type"], "caught-up");
+    let (server_port, client_port) = (app.port, slow.local_port());
+    assert!(server_end_open(server_port, client_port), "the kernel lists the server's end");
     let blocks = 10;
     for height in 1..=blocks {
         let p = synth::payload(vec![synth::block_with_transfers(height, 0, 0, EVENTS_PER_BLOCK)], vec![]);
@@ -82,9 +84,14 @@ async fn a_client_that_stops_reading_is_disconnected(backend: Backend) {
     let all: Vec<i64> = app.all_events().await.iter().filter_map(|e| e["seq"].as_i64()).collect();
     assert_eq!(all.len(), blocks as usize * EVENTS_PER_BLOCK);
 
-    // Well past the timeout (window probes back off from ~200 ms), the client reads again:
-    // what its own socket buffer held, then the reset of a connection the server dropped.
-    tokio::time::sleep(Duration::from_secs(5)).await;
+    // Once the server's kernel dropped its end (the timeout passed with the window shut),
+    // the client reads again: what its own socket buffer held, then the reset of the
+    // connection. Reading earlier would open the window and keep the connection alive.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while server_end_open(server_port, client_port) {
+        assert!(Instant::now() < deadline, "the server never dropped the stalled connection");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     let (got, ending) = slow.read_to_end(Duration::from_secs(10)).await;
     assert!(matches!(ending, Ending::Error(_)), "the server dropped the connection: {ending:?}");
     let received = seqs(&got);
@@ -99,3 +106,15 @@ async fn a_client_that_stops_reading_is_disconnected(backend: Backend) {
     assert_eq!(seqs(&rest["s"]), all[received.len()..], "resuming gets exactly the rest");
 }
 both_backends!(a_client_that_stops_reading_is_disconnected, a_client_that_stops_reading_is_disconnected);
+
+/// Whether the kernel still holds the server's end (`server_port`) of the loopback
+/// connection from `client_port`, in any state short of closed (Linux's `/proc/net/tcp`;
+/// TCP_USER_TIMEOUT, what drops it, is Linux's too).
+fn server_end_open(server_port: u16, client_port: u16) -> bool {
+    let table = std::fs::read_to_string("/proc/net/tcp").expect("/proc/net/tcp is readable");
+    let (local, remote) = (format!("0100007F:{server_port:04X}"), format!("0100007F:{client_port:04X}"));
+    table.lines().skip(1).any(|line| {
+        let mut fields = line.split_whitespace().skip(1);
+        fields.next() == Some(local.as_str()) && fields.next() == Some(remote.as_str())
+    })
+}

@@ -19,17 +19,47 @@ impl Handler<Listen> for Source {
     }
 }
 
-/// Records the `seq`s delivered per token.
+/// Records the `seq`s delivered per token, and wakes whoever waits for them.
 #[derive(Clone, Default)]
-struct Recorder(Arc<Mutex<Vec<(u64, i64)>>>);
+struct Recorder(Arc<Recorded>);
+
+#[derive(Default)]
+struct Recorded {
+    got: Mutex<Vec<(u64, i64)>>,
+    changed: tokio::sync::Notify,
+}
+
+impl Recorder {
+    /// The (token, seq) pairs delivered, sorted, once there are `n` of them.
+    async fn wait_for(&self, n: usize) -> Vec<(u64, i64)> {
+        let wait = async {
+            loop {
+                // Created before the check, so a delivery between the two still wakes it.
+                let changed = self.0.changed.notified();
+                let got = self.0.got.lock().unwrap_or_else(|e| e.into_inner()).clone();
+                if got.len() >= n {
+                    return got;
+                }
+                changed.await;
+            }
+        };
+        let mut got = actix_web::rt::time::timeout(std::time::Duration::from_secs(10), wait)
+            .await
+            .unwrap_or_else(|_| panic!("{n} deliveries did not arrive"));
+        got.sort_unstable();
+        got
+    }
+}
+
 impl Actor for Recorder {
     type Context = Context<Self>;
 }
 impl Handler<Deliver> for Recorder {
     type Result = ();
     fn handle(&mut self, msg: Deliver, _ctx: &mut Context<Self>) {
-        let mut got = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let mut got = self.0.got.lock().unwrap_or_else(|e| e.into_inner());
         got.extend(msg.items.iter().map(|d| (msg.token, d.seq)));
+        self.0.changed.notify_waiters();
     }
 }
 impl Handler<Overflowed> for Recorder {
@@ -89,13 +119,8 @@ async fn routes_each_entry_to_the_matching_topics_and_drops_empty_topics() {
     let stats = registry.send(GetRegistryStats).await.expect("stats");
     assert_eq!(stats.forwarded_seq, 14);
     assert_eq!(stats.routed_entries, 3);
-    actix_web::rt::time::sleep(std::time::Duration::from_millis(50)).await;
-    let mut got = recorder.0.lock().unwrap_or_else(|e| e.into_inner()).clone();
-    got.sort_unstable();
-    assert_eq!(
-        got,
-        vec![(1, 11), (1, 14), (2, 11), (3, 11), (3, 14), (4, 12), (4, 14), (5, 11), (5, 12), (5, 14), (6, 11), (6, 12), (6, 14)]
-    );
+    let want = vec![(1, 11), (1, 14), (2, 11), (3, 11), (3, 14), (4, 12), (4, 14), (5, 11), (5, 12), (5, 14), (6, 11), (6, 12), (6, 14)];
+    assert_eq!(recorder.wait_for(want.len()).await, want);
 
     for token in [1, 2, 3, 4, 5] {
         registry.do_send(Unsubscribe { token });

@@ -238,3 +238,7 @@ pub fn render(principal: &str, a: &Account, seq: i64) -> Option<Value> {
         "seq": seq,
     }))
 }
+
+#[cfg(test)]
+#[path = "accounts_tests.rs"]
+mod tests;

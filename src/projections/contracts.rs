@@ -88,3 +88,7 @@ pub fn render(contract_id: &str, c: &Contract, seq: i64) -> Option<Value> {
         "seq": seq,
     }))
 }
+
+#[cfg(test)]
+#[path = "contracts_tests.rs"]
+mod tests;

@@ -27,6 +27,8 @@ mod live;
 mod reader;
 mod rebuild;
 mod settings;
+#[cfg(test)]
+pub(crate) mod testing;
 
 pub use rebuild::RebuildReport;
 pub use settings::EngineSettings;

@@ -343,6 +343,10 @@ pub fn render(kind: &str, id: &str, entity: &Entity, seq: i64) -> Option<Value> 
 }
 
 #[cfg(test)]
+#[path = "entities_tests.rs"]
+mod fold_tests;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 

@@ -9,9 +9,21 @@
 //! already folded; a gap between the checkpoint and a batch is read from the log. So no
 //! entry is missed and none is folded twice, whatever the timing.
 //!
-//! Batches waiting in the channel are folded together, in one transaction. After a
+//! Batches waiting in the queue are folded together, in one transaction. After a
 //! failure (database down) the thread retries every [`RETRY_INTERVAL`] from the stored
 //! checkpoints.
+//!
+//! # Bounded work
+//!
+//! Batches wait for the thread in a queue bounded by the entries they hold
+//! (`PROJECTOR_MAX_PENDING`, default [`MAX_PENDING_ENTRIES`]), so a fold slower than
+//! ingestion cannot grow memory without limit. The actor never waits for the thread: when
+//! a batch does not fit, the queue drops it with everything queued and the thread, once
+//! it gets there, reads the log from its checkpoints to the head instead — the entries are
+//! in the log, so the projections end up the same (`queue` says why). The actor itself
+//! only moves batches into the queue, so its mailbox drains as fast as entries commit.
+
+mod queue;
 
 use super::db::Db;
 use super::{builtin, Engine, EngineSettings, EntityMapping};
@@ -19,8 +31,9 @@ use crate::actors::{Committed, Listen, Supervisor};
 use crate::model::LogEntry;
 use crate::store::DatabaseUrl;
 use actix::prelude::*;
-use std::sync::mpsc;
-use std::sync::Arc;
+pub use queue::QueueStats;
+use queue::{Work, WorkQueue};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
 /// Wait between attempts after the database failed.
@@ -29,31 +42,110 @@ pub const RETRY_INTERVAL: Duration = Duration::from_secs(1);
 pub const MAX_LIVE_BATCH: usize = 20_000;
 /// SQLite: how long the projector waits for the write lock (it shares it with the writer).
 pub const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default bound of the entries queued for the projection thread: a few of the writer's
+/// largest groups (20,000 events each), so bursts fold live, while a fold that falls
+/// further behind holds at most this much before it reads the log instead.
+pub const MAX_PENDING_ENTRIES: usize = 50_000;
 
 #[derive(Debug, Clone)]
 pub struct ProjectorConfig {
     pub url: DatabaseUrl,
     pub mapping: EntityMapping,
     pub settings: EngineSettings,
+    /// Entries queued for the projection thread at most ([`MAX_PENDING_ENTRIES`]).
+    pub max_pending_entries: usize,
+    /// Holds the thread before each piece of work while closed (tests); `None` in servers.
+    pub gate: Option<Arc<FoldGate>>,
 }
 
-enum Work {
-    Committed(Arc<[LogEntry]>),
+impl ProjectorConfig {
+    pub fn new(url: DatabaseUrl, mapping: EntityMapping, settings: EngineSettings) -> ProjectorConfig {
+        ProjectorConfig {
+            url,
+            mapping,
+            settings,
+            max_pending_entries: MAX_PENDING_ENTRIES,
+            gate: None,
+        }
+    }
 }
+
+/// Holds the projection thread before each piece of work while closed, so a test can
+/// make folding slower than ingestion without relying on timing.
+#[derive(Debug, Default)]
+pub struct FoldGate {
+    state: Mutex<GateState>,
+    changed: Condvar,
+}
+
+#[derive(Debug, Default)]
+struct GateState {
+    closed: bool,
+    /// The thread waits at the gate, work in hand.
+    holding: bool,
+}
+
+impl FoldGate {
+    fn lock(&self) -> std::sync::MutexGuard<'_, GateState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn close(&self) {
+        self.lock().closed = true;
+    }
+
+    pub fn open(&self) {
+        self.lock().closed = false;
+        self.changed.notify_all();
+    }
+
+    /// Waits (up to `timeout`) until the thread is held at the gate; whether it is.
+    pub fn wait_holding(&self, timeout: Duration) -> bool {
+        let state = self.lock();
+        let (state, _) = self
+            .changed
+            .wait_timeout_while(state, timeout, |s| !s.holding)
+            .unwrap_or_else(|e| e.into_inner());
+        state.holding
+    }
+
+    fn pass(&self) {
+        let mut state = self.lock();
+        if state.closed {
+            state.holding = true;
+            self.changed.notify_all();
+            state = self.changed.wait_while(state, |s| s.closed).unwrap_or_else(|e| e.into_inner());
+            state.holding = false;
+        }
+    }
+}
+
+/// Ask the projector for its queue's counters.
+#[derive(Message)]
+#[rtype(result = "QueueStats")]
+pub struct GetProjectorStats;
 
 pub struct Projector {
     config: ProjectorConfig,
     supervisor: Addr<Supervisor>,
-    work: Option<mpsc::Sender<Work>>,
+    queue: Arc<WorkQueue>,
 }
 
 impl Projector {
     pub fn new(config: ProjectorConfig, supervisor: Addr<Supervisor>) -> Projector {
+        let queue = Arc::new(WorkQueue::new(config.max_pending_entries.max(1)));
         Projector {
             config,
             supervisor,
-            work: None,
+            queue,
         }
+    }
+}
+
+impl Drop for Projector {
+    /// The thread stops once it has folded what is queued.
+    fn drop(&mut self) {
+        self.queue.close();
     }
 }
 
@@ -70,13 +162,13 @@ impl Actor for Projector {
                 ctx.stop();
                 return;
             }
-            let (tx, rx) = mpsc::channel();
             let config = act.config.clone();
+            let queue = act.queue.clone();
             let spawned = std::thread::Builder::new()
                 .name("projector".into())
-                .spawn(move || run(config, rx));
+                .spawn(move || run(config, queue));
             match spawned {
-                Ok(_) => act.work = Some(tx),
+                Ok(_) => {}
                 Err(e) => {
                     tracing::error!(error = %e, "cannot start the projector thread");
                     ctx.stop();
@@ -90,16 +182,21 @@ impl Handler<Committed> for Projector {
     type Result = ();
 
     fn handle(&mut self, msg: Committed, _ctx: &mut Context<Self>) {
-        if let Some(tx) = &self.work {
-            // A send fails only once the thread ended; it logged why.
-            let _ = tx.send(Work::Committed(msg.entries));
-        }
+        self.queue.push(msg.entries);
+    }
+}
+
+impl Handler<GetProjectorStats> for Projector {
+    type Result = MessageResult<GetProjectorStats>;
+
+    fn handle(&mut self, _msg: GetProjectorStats, _ctx: &mut Context<Self>) -> Self::Result {
+        MessageResult(self.queue.stats())
     }
 }
 
 /// The projector thread: open, start (build/rebuild/catch up), then fold batches until
-/// the actor (the channel's sender) goes away.
-fn run(config: ProjectorConfig, rx: mpsc::Receiver<Work>) {
+/// the actor (which fills the queue) goes away.
+fn run(config: ProjectorConfig, queue: Arc<WorkQueue>) {
     let mut engine = loop {
         match Db::open(&config.url, SQLITE_BUSY_TIMEOUT) {
             Ok(db) => {
@@ -108,7 +205,8 @@ fn run(config: ProjectorConfig, rx: mpsc::Receiver<Work>) {
             }
             Err(e) => {
                 tracing::warn!(error = %e, "projector cannot connect, retrying");
-                if wait_or_stop(&rx) {
+                // Work that comes meanwhile is in the log, which `start` reads to its head.
+                if let Work::Closed = queue.take(Some(RETRY_INTERVAL), MAX_LIVE_BATCH) {
                     return;
                 }
             }
@@ -125,34 +223,23 @@ fn run(config: ProjectorConfig, rx: mpsc::Receiver<Work>) {
         }
     };
     loop {
-        let first = if healthy {
-            match rx.recv() {
-                Ok(w) => Some(w),
-                Err(_) => return,
+        let wait = if healthy { None } else { Some(RETRY_INTERVAL) };
+        let work = queue.take(wait, MAX_LIVE_BATCH);
+        if let (Some(gate), false) = (&config.gate, matches!(work, Work::Closed)) {
+            gate.pass();
+        }
+        let result = match work {
+            Work::Closed => return,
+            Work::Batches(batches) if healthy => {
+                let batch: Vec<LogEntry> = batches.iter().flat_map(|b| b.iter().cloned()).collect();
+                engine.advance_live(&batch)
             }
-        } else {
-            match rx.recv_timeout(RETRY_INTERVAL) {
-                Ok(w) => Some(w),
-                Err(mpsc::RecvTimeoutError::Timeout) => None,
-                Err(mpsc::RecvTimeoutError::Disconnected) => return,
+            Work::Behind if healthy => {
+                tracing::info!("projector queue was full, reading the log from the checkpoints");
+                engine.catch_up()
             }
-        };
-        let result = match first {
-            Some(Work::Committed(entries)) => {
-                let mut batch: Vec<LogEntry> = entries.to_vec();
-                while batch.len() < MAX_LIVE_BATCH {
-                    match rx.try_recv() {
-                        Ok(Work::Committed(more)) => batch.extend(more.iter().cloned()),
-                        Err(_) => break,
-                    }
-                }
-                if healthy {
-                    engine.advance_live(&batch)
-                } else {
-                    engine.start(&mut |_, _| {})
-                }
-            }
-            None => engine.start(&mut |_, _| {}),
+            // After a failure, whatever comes: start again from the stored checkpoints.
+            Work::Batches(_) | Work::Behind | Work::TimedOut => engine.start(&mut |_, _| {}),
         };
         match result {
             Ok(()) => healthy = true,
@@ -162,12 +249,4 @@ fn run(config: ProjectorConfig, rx: mpsc::Receiver<Work>) {
             }
         }
     }
-}
-
-/// Sleeps one retry interval; true when the actor is gone.
-fn wait_or_stop(rx: &mpsc::Receiver<Work>) -> bool {
-    matches!(
-        rx.recv_timeout(RETRY_INTERVAL),
-        Err(mpsc::RecvTimeoutError::Disconnected)
-    )
 }

@@ -195,3 +195,7 @@ impl<P: Projection> Folder for Fold<P> {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "state_tests.rs"]
+mod tests;

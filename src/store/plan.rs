@@ -439,21 +439,5 @@ fn encode<T: Serialize>(value: &T) -> Result<String, StoreError> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::dedup_in_order;
-
-    fn names(list: &[&str]) -> Vec<String> {
-        list.iter().map(|s| s.to_string()).collect()
-    }
-
-    #[test]
-    fn dedup_keeps_first_places() {
-        let mut few = names(&["b", "a", "b", "c", "a"]);
-        dedup_in_order(&mut few);
-        assert_eq!(few, names(&["b", "a", "c"]));
-
-        let mut many: Vec<String> = (0..40).map(|i| format!("p{}", i % 25)).collect();
-        dedup_in_order(&mut many);
-        assert_eq!(many, (0..25).map(|i| format!("p{i}")).collect::<Vec<_>>());
-    }
-}
+#[path = "plan_tests.rs"]
+mod tests;

@@ -40,6 +40,15 @@ impl WsClient {
         WsClient { stream }
     }
 
+    /// The client's local port: with the server's port, it names the connection in the
+    /// kernel's tables.
+    pub fn local_port(&self) -> u16 {
+        match self.stream.get_ref() {
+            MaybeTlsStream::Plain(tcp) => tcp.local_addr().expect("local address").port(),
+            _ => panic!("the tests connect without TLS"),
+        }
+    }
+
     pub async fn send_text(&mut self, text: &str) {
         self.stream.send(Message::text(text)).await.expect("send frame");
     }

@@ -3,9 +3,10 @@
 //! with snapshots at their boundaries during a rebuild.
 
 use super::reader::{page_stop, parse, parse_all, Parsed, Reader};
-use super::{Engine, Target};
+use super::{Engine, Target, Track};
 use crate::projections::db::Snapshot;
 use crate::projections::input::{Direction, EventView, Input};
+use crate::projections::state::Folder;
 use crate::projections::ProjectionError;
 use crate::model::EntryKind;
 use std::collections::HashMap;
@@ -112,7 +113,8 @@ impl Engine {
             })
     }
 
-    /// Folds entries (contiguous, in order) into every enabled track behind them.
+    /// Folds entries (contiguous, in order) into every enabled track behind them, with the
+    /// events their rollback entries undo read from the log.
     fn fold(&mut self, entries: &[Parsed]) -> Result<(), ProjectionError> {
         let undone: Vec<i64> = entries
             .iter()
@@ -131,67 +133,9 @@ impl Engine {
             tracks,
             ..
         } = self;
-        for entry in entries {
-            let input = match EntryKind::from_i16(entry.kind) {
-                Some(EntryKind::Event) => match &entry.event {
-                    Some(view) => Some(Input {
-                        seq: entry.seq,
-                        direction: Direction::Apply,
-                        event: view,
-                    }),
-                    None => {
-                        return Err(ProjectionError::Corrupt(format!(
-                            "event entry {} unparsed",
-                            entry.seq
-                        )))
-                    }
-                },
-                Some(EntryKind::Rollback) => {
-                    match entry.rollback_of.and_then(|s| originals.get(&s)) {
-                        Some(original) => Some(Input {
-                            seq: entry.seq,
-                            direction: Direction::Undo,
-                            event: original,
-                        }),
-                        None => {
-                            return Err(ProjectionError::Corrupt(format!(
-                                "rollback entry {} undoes an event not in the log",
-                                entry.seq
-                            )))
-                        }
-                    }
-                }
-                // Block markers change no projection (yet); the checkpoint passes them.
-                Some(EntryKind::BlockApplied | EntryKind::BlockRolledBack) => None,
-                None => {
-                    return Err(ProjectionError::Corrupt(format!(
-                        "entry {} has unknown kind {}",
-                        entry.seq, entry.kind
-                    )))
-                }
-            };
-            for (folder, track) in folders.iter_mut().zip(tracks.iter_mut()) {
-                if !track.enabled || track.cursor >= entry.seq {
-                    continue;
-                }
-                if track.cursor != entry.seq - 1 {
-                    return Err(ProjectionError::Corrupt(format!(
-                        "log gap: {} folded up to {}, next entry is {}",
-                        folder.name(),
-                        track.cursor,
-                        entry.seq
-                    )));
-                }
-                if let Some(input) = &input {
-                    let name = folder.name();
-                    let generation = track.generation;
-                    let mut load = |key: &str| db.load_row(name, generation, key);
-                    folder.apply(input, &mut load)?;
-                }
-                track.cursor = entry.seq;
-            }
-        }
-        Ok(())
+        fold_entries(entries, &originals, folders, tracks, &mut |name, generation, key| {
+            db.load_row(name, generation, key)
+        })
     }
 
     /// Writes every track's dirty states and checkpoint in one transaction, checking that
@@ -287,3 +231,85 @@ impl Engine {
         Ok(())
     }
 }
+
+/// Reads a state a folder has not cached: (projection, generation, key) → its JSON.
+pub(super) type RowLoader<'a> =
+    dyn FnMut(&'static str, i64, &str) -> Result<Option<String>, ProjectionError> + 'a;
+
+/// Folds entries (contiguous, in order) into every enabled track behind them: an event
+/// entry applies its event, a rollback entry undoes the event it names (found in
+/// `originals`, by `seq`), block markers only move the cursor. An entry a track has
+/// already folded is skipped; one that does not follow its cursor is a gap, refused.
+/// No I/O of its own: `load` reads the states the folders have not cached.
+pub(super) fn fold_entries(
+    entries: &[Parsed],
+    originals: &HashMap<i64, EventView>,
+    folders: &mut [Box<dyn Folder>],
+    tracks: &mut [Track],
+    load: &mut RowLoader<'_>,
+) -> Result<(), ProjectionError> {
+    for entry in entries {
+        let input = match EntryKind::from_i16(entry.kind) {
+            Some(EntryKind::Event) => match &entry.event {
+                Some(view) => Some(Input {
+                    seq: entry.seq,
+                    direction: Direction::Apply,
+                    event: view,
+                }),
+                None => {
+                    return Err(ProjectionError::Corrupt(format!(
+                        "event entry {} unparsed",
+                        entry.seq
+                    )))
+                }
+            },
+            Some(EntryKind::Rollback) => {
+                match entry.rollback_of.and_then(|s| originals.get(&s)) {
+                    Some(original) => Some(Input {
+                        seq: entry.seq,
+                        direction: Direction::Undo,
+                        event: original,
+                    }),
+                    None => {
+                        return Err(ProjectionError::Corrupt(format!(
+                            "rollback entry {} undoes an event not in the log",
+                            entry.seq
+                        )))
+                    }
+                }
+            }
+            // Block markers change no projection (yet); the checkpoint passes them.
+            Some(EntryKind::BlockApplied | EntryKind::BlockRolledBack) => None,
+            None => {
+                return Err(ProjectionError::Corrupt(format!(
+                    "entry {} has unknown kind {}",
+                    entry.seq, entry.kind
+                )))
+            }
+        };
+        for (folder, track) in folders.iter_mut().zip(tracks.iter_mut()) {
+            if !track.enabled || track.cursor >= entry.seq {
+                continue;
+            }
+            if track.cursor != entry.seq - 1 {
+                return Err(ProjectionError::Corrupt(format!(
+                    "log gap: {} folded up to {}, next entry is {}",
+                    folder.name(),
+                    track.cursor,
+                    entry.seq
+                )));
+            }
+            if let Some(input) = &input {
+                let name = folder.name();
+                let generation = track.generation;
+                folder.apply(input, &mut |key: &str| load(name, generation, key))?;
+            }
+            track.cursor = entry.seq;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+#[path = "fold_tests.rs"]
+mod tests;

@@ -13,7 +13,14 @@ const EVENTS_PER_BLOCK: usize = 200;
 
 async fn a_stalled_client_gets_resync_and_stalls_nobody(backend: Backend) {
     let db = TestDb::new(backend).await;
-    let app = TestApp::spawn_with(db, |c| c.ws_max_queued_entries = 100).await;
+    // No TCP_USER_TIMEOUT: the stall lasts as long as the ingestion below, which on a busy
+    // machine can outlast the default; cutting off a client that stops reading is the next
+    // test's subject, the bound on queued entries this one's.
+    let app = TestApp::spawn_with(db, |c| {
+        c.ws_max_queued_entries = 100;
+        c.tcp_user_timeout_secs = 0;
+    })
+    .await;
     let mut slow = WsClient::connect_small_buffer(&app).await;
     slow.subscribe("s", json!({"type": "all"}), None).await;
     assert_eq!(slow.recv().await["type"], "caught-up");

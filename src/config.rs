@@ -2,6 +2,7 @@
 
 use crate::actors::session::{self, WsConfig};
 use crate::actors::WriterConfig;
+use crate::auth::{self, ClientTokens, Network, SignIn, SignInSettings};
 use crate::projections::projector::{self, ProjectorConfig};
 use crate::projections::{EngineSettings, EntityMapping, ProjectionError};
 use crate::store::{DatabaseUrl, StoreConfig, StoreError};
@@ -70,9 +71,25 @@ pub struct ServerConfig {
     /// is made and printed at start: unauthenticated deliveries are never accepted.
     #[arg(long, env = "CHAINHOOK_WEBHOOK_SECRET", hide_env_values = true)]
     pub chainhook_webhook_secret: Option<String>,
-    /// HS256 key for client tokens; operations are disabled without it.
+    /// HS256 key for client tokens; without it no token is valid, sign-in is disabled and
+    /// operations answer `unauthorized`.
     #[arg(long, env = "AUTH_JWT_SECRET", hide_env_values = true)]
     pub auth_jwt_secret: Option<String>,
+    /// Lifetime in seconds of the tokens sign-in issues.
+    #[arg(long, env = "AUTH_TOKEN_TTL_SECS", default_value_t = auth::TOKEN_TTL_SECS)]
+    pub auth_token_ttl_secs: u64,
+    /// Seconds a wallet has to sign a sign-in challenge.
+    #[arg(long, env = "AUTH_CHALLENGE_TTL_SECS", default_value_t = auth::CHALLENGE_TTL_SECS)]
+    pub auth_challenge_ttl_secs: u64,
+    /// Sign-in challenges held at once (beyond: 503 until some are used or expire).
+    #[arg(long, env = "AUTH_MAX_CHALLENGES", default_value_t = auth::MAX_CHALLENGES)]
+    pub auth_max_challenges: usize,
+    /// Domain or app name that sign-in messages name (default: the request's `Host`).
+    #[arg(long, env = "AUTH_DOMAIN")]
+    pub auth_domain: Option<String>,
+    /// Network of the addresses that sign in: `mainnet` (`SP…`) or `testnet` (`ST…`).
+    #[arg(long, env = "STACKS_NETWORK", default_value = "testnet")]
+    pub stacks_network: Network,
     /// Largest webhook body accepted, in bytes (larger: 413).
     #[arg(long, env = "WEBHOOK_BODY_LIMIT", default_value_t = 32 * 1024 * 1024)]
     pub webhook_body_limit: usize,
@@ -137,6 +154,11 @@ impl ServerConfig {
             database: DatabaseArgs::new(database_url),
             chainhook_webhook_secret: None,
             auth_jwt_secret: None,
+            auth_token_ttl_secs: auth::TOKEN_TTL_SECS,
+            auth_challenge_ttl_secs: auth::CHALLENGE_TTL_SECS,
+            auth_max_challenges: auth::MAX_CHALLENGES,
+            auth_domain: None,
+            stacks_network: Network::Testnet,
             webhook_body_limit: 32 * 1024 * 1024,
             http_workers: 0,
             writer_max_pending: 4_096,
@@ -170,6 +192,21 @@ impl ServerConfig {
             max_pending_entries: self.projector_max_pending.max(1),
             ..ProjectorConfig::new(url, EntityMapping::load(self.entity_mapping.as_deref())?, settings)
         })
+    }
+
+    /// Client tokens and wallet sign-in, from the `AUTH_*` settings and `STACKS_NETWORK`.
+    pub fn sign_in(&self) -> SignIn {
+        let tokens = ClientTokens::new(self.auth_jwt_secret.as_deref());
+        SignIn::new(
+            std::sync::Arc::new(tokens),
+            SignInSettings {
+                network: self.stacks_network,
+                token_ttl_secs: self.auth_token_ttl_secs.max(1),
+                challenge_ttl_secs: self.auth_challenge_ttl_secs.max(1),
+                max_challenges: self.auth_max_challenges.max(1),
+                domain: self.auth_domain.clone().filter(|d| !d.is_empty()),
+            },
+        )
     }
 
     /// `None`: leave the system default.

@@ -15,14 +15,16 @@
 //! - [`projections`]: derived state (accounts, contracts, entities) folded from the log,
 //!   kept current by the projector and rebuilt by `replay`.
 //! - [`client`]: a WebSocket client of that contract that reconnects and resumes by `seq`.
+//! - [`auth`]: who a client is — client tokens (JWT) and sign-in with a Stacks wallet
+//!   (pure: no actix, no diesel).
 //! - [`routes`]: HTTP entry points; [`routes::error`] maps failures to statuses.
 //! - [`startup`]: builds store, actors and server alike for `serve` and for tests.
 //! - [`config`]: settings from flags and environment; [`cli`]: the commands.
 //! - [`telemetry`]: structured logs.
 //! - [`synth`]: Chainhook payloads built in code (tests, benchmarks).
 //!
-//! Dependencies point one way: `model` and `chainhook` are pure; `store` knows the model;
-//! `actors` use the store; `routes` and `projections` sit above the actors; `startup` and
+//! Dependencies point one way: `model` and `chainhook` are pure; `auth` knows only
+//! `chainhook` (addresses); `store` knows the model; `actors` use the store and `auth`; `routes` and `projections` sit above the actors; `startup` and
 //! `cli` assemble everything. `tests/architecture.rs` keeps it so.
 //!
 //! # Features
@@ -39,6 +41,8 @@ pub mod synth;
 
 #[cfg(feature = "server")]
 pub mod actors;
+#[cfg(feature = "server")]
+pub mod auth;
 #[cfg(feature = "server")]
 pub mod cli;
 #[cfg(feature = "server")]

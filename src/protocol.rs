@@ -98,6 +98,8 @@ pub enum ClientMessage {
     Subscribe { id: String, filter: Filter, since: Option<Since> },
     Unsubscribe { id: String },
     Ping,
+    /// Signs the connection in, or refreshes its token (PROTOCOL §4 Identity).
+    Auth { token: String },
 }
 
 /// Error codes of PROTOCOL §3. The connection stays open after each of them.
@@ -130,7 +132,8 @@ impl ClientError {
 
 impl ClientMessage {
     /// Parses one text frame: not JSON (or not an object) → `bad_json`; a `type` other
-    /// than the known ones → `unknown_type`; a bad `filter` or `since` → `invalid_filter`.
+    /// than the known ones → `unknown_type`; a bad `filter` or `since` → `invalid_filter`;
+    /// `auth` without a token → `unauthorized`.
     pub fn parse(text: &str) -> Result<ClientMessage, ClientError> {
         let value: Value = serde_json::from_str(text)
             .map_err(|e| ClientError::new(None, ErrorCode::BadJson, format!("not JSON: {e}")))?;
@@ -153,6 +156,10 @@ impl ClientMessage {
         };
         match kind.as_str() {
             "ping" => Ok(ClientMessage::Ping),
+            "auth" => match obj.remove("token") {
+                Some(Value::String(token)) if !token.is_empty() => Ok(ClientMessage::Auth { token }),
+                _ => Err(ClientError::new(id.as_deref(), ErrorCode::Unauthorized, "auth needs a non-empty string token")),
+            },
             "unsubscribe" => Ok(ClientMessage::Unsubscribe { id: need_id(id)? }),
             "subscribe" => {
                 let id = need_id(id)?;
@@ -202,6 +209,7 @@ impl ClientMessage {
             }
             ClientMessage::Unsubscribe { id } => serde_json::json!({ "type": "unsubscribe", "id": id }),
             ClientMessage::Ping => serde_json::json!({ "type": "ping" }),
+            ClientMessage::Auth { token } => serde_json::json!({ "type": "auth", "token": token }),
         };
         v.to_string()
     }
@@ -216,6 +224,9 @@ pub enum ServerMessage<'a> {
     Resync { sub: &'a str, seq: i64, reason: ResyncReason },
     Error { #[serde(skip_serializing_if = "Option::is_none")] id: Option<&'a str>, code: ErrorCode, message: &'a str },
     Pong,
+    /// The connection acts for `address` until `exp` (Unix seconds): the answer to `auth`
+    /// and to a valid token at the upgrade.
+    Authenticated { address: &'a str, exp: u64 },
 }
 
 /// Why a subscription ended with `resync`.
@@ -248,6 +259,7 @@ pub enum ServerFrame {
     Error { id: Option<String>, code: ErrorCode, message: String },
     Unsubscribed { id: String },
     Pong,
+    Authenticated { address: String, exp: u64 },
 }
 
 /// The flat shape of every server frame. Not an internally tagged enum: serde buffers
@@ -269,6 +281,8 @@ struct ServerFrameWire<'a> {
     reason: Option<ResyncReason>,
     code: Option<ErrorCode>,
     message: Option<String>,
+    address: Option<String>,
+    exp: Option<u64>,
 }
 
 #[derive(Deserialize)]
@@ -311,6 +325,10 @@ impl ServerFrame {
             },
             "unsubscribed" => ServerFrame::Unsubscribed { id: need(w.id.clone(), "id")? },
             "pong" => ServerFrame::Pong,
+            "authenticated" => ServerFrame::Authenticated {
+                address: need(w.address.clone(), "address")?,
+                exp: w.exp.ok_or("authenticated frame without exp")?,
+            },
             other => return Err(format!("unknown server frame type {other:?}")),
         };
         Ok(frame)
@@ -374,6 +392,7 @@ mod tests {
         }
         assert_eq!(ClientMessage::parse(r#"{"type":"ping"}"#), Ok(ClientMessage::Ping));
         assert_eq!(ClientMessage::parse(r#"{"type":"unsubscribe","id":"a"}"#), Ok(ClientMessage::Unsubscribe { id: "a".into() }));
+        assert_eq!(ClientMessage::parse(r#"{"type":"auth","token":"t.o.k"}"#), Ok(ClientMessage::Auth { token: "t.o.k".into() }));
     }
 
     #[test]
@@ -390,6 +409,9 @@ mod tests {
         assert_eq!(code(r#"{"type":"subscribe","id":"a","filter":{"type":"event-type","eventType":"nope"}}"#), ErrorCode::InvalidFilter);
         assert_eq!(code(r#"{"type":"subscribe","id":"a","filter":{"type":"all"},"since":{"seq":1,"blockHeight":2}}"#), ErrorCode::InvalidFilter);
         assert_eq!(code(r#"{"type":"subscribe","id":"a","filter":{"type":"all"},"since":{"seq":-1}}"#), ErrorCode::InvalidFilter);
+        assert_eq!(code(r#"{"type":"auth"}"#), ErrorCode::Unauthorized);
+        assert_eq!(code(r#"{"type":"auth","token":""}"#), ErrorCode::Unauthorized);
+        assert_eq!(code(r#"{"type":"auth","token":7}"#), ErrorCode::Unauthorized);
     }
 
     fn entry(kind: EntryKind, contract: Option<&str>, t: EventType, addresses: &[&str]) -> LogEntry {
@@ -440,6 +462,7 @@ mod tests {
             ClientMessage::Subscribe { id: "c".into(), filter: Filter::EventType { event_type: EventType::FtMintEvent }, since: None },
             ClientMessage::Unsubscribe { id: "a".into() },
             ClientMessage::Ping,
+            ClientMessage::Auth { token: "h.p.s".into() },
         ];
         for m in msgs {
             assert_eq!(ClientMessage::parse(&m.to_json()), Ok(m.clone()), "{}", m.to_json());
@@ -467,6 +490,8 @@ mod tests {
         let rb = frame_for_sub("\"s\"", "\"type\":\"rollback\",\"rollback\":{\"seq\":13,\"rollbackOf\":12}}");
         assert!(matches!(ServerFrame::parse(&rb), Ok(ServerFrame::Rollback { seq: 13, .. })));
         assert!(matches!(ServerFrame::parse(r#"{"type":"pong"}"#), Ok(ServerFrame::Pong)));
+        let a = ServerMessage::Authenticated { address: "ST1", exp: 1_700_000_000 }.to_json();
+        assert!(matches!(ServerFrame::parse(&a), Ok(ServerFrame::Authenticated { address, exp: 1_700_000_000 }) if address == "ST1"));
         assert!(ServerFrame::parse(r#"{"type":"dance"}"#).is_err());
         assert!(ServerFrame::parse(r#"{"type":"event","sub":"s"}"#).is_err());
     }
@@ -483,6 +508,10 @@ mod tests {
             r#"{"type":"resync","sub":"s1","seq":4,"reason":"slow_consumer"}"#
         );
         assert_eq!(ServerMessage::Pong.to_json(), r#"{"type":"pong"}"#);
+        assert_eq!(
+            ServerMessage::Authenticated { address: "ST1", exp: 1_700_000_000 }.to_json(),
+            r#"{"type":"authenticated","address":"ST1","exp":1700000000}"#
+        );
         let e = ServerMessage::Error { id: Some("s1"), code: ErrorCode::InvalidFilter, message: "m" }.to_json();
         assert_eq!(e, r#"{"type":"error","id":"s1","code":"invalid_filter","message":"m"}"#);
         let frame = frame_for_sub("\"s1\"", "\"type\":\"event\",\"event\":{\"seq\":1}}");

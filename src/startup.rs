@@ -20,6 +20,9 @@ pub enum StartError {
     Bind { addr: String, source: std::io::Error },
 }
 
+/// An HS256 key shorter than the hash output (32 bytes) is weaker than the algorithm.
+const MIN_JWT_SECRET_LEN: usize = 32;
+
 pub struct Application {
     port: u16,
     host: String,
@@ -50,6 +53,12 @@ impl Application {
             Some(s) if !s.is_empty() => (s.clone(), false),
             _ => (generate_secret(), true),
         };
+        let sign_in = config.sign_in();
+        if !sign_in.tokens().is_enabled() {
+            tracing::info!("no AUTH_JWT_SECRET: client tokens and wallet sign-in are disabled");
+        } else if config.auth_jwt_secret.as_ref().is_some_and(|s| s.len() < MIN_JWT_SECRET_LEN) {
+            tracing::warn!(min_len = MIN_JWT_SECRET_LEN, "AUTH_JWT_SECRET is short: anyone who guesses it can sign in as any address");
+        }
         let state = AppState {
             store,
             supervisor,
@@ -57,6 +66,7 @@ impl Application {
             ws: config.ws_config(),
             webhook_secret,
             webhook_body_limit: config.webhook_body_limit,
+            sign_in: std::sync::Arc::new(sign_in),
         };
         let listener = TcpListener::bind(&config.bind_addr)
             .map_err(|source| StartError::Bind { addr: config.bind_addr.clone(), source })?;

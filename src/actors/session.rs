@@ -32,6 +32,22 @@
 //!   cannot close it (its timers are frozen too). Its memory stays bounded (the outgoing
 //!   bound ends its subscriptions), and the kernel drops the connection once the frames
 //!   have waited `TCP_USER_TIMEOUT_SECS` on its shut window (set on accept, `startup`).
+//!
+//! # Identity
+//!
+//! A connection is anonymous until a client token (PROTOCOL §4) is verified: at the upgrade
+//! (`?token=` or `Authorization: Bearer`, read by `routes::ws`) or by an `auth` message, both
+//! answered with `authenticated`. Chain subscriptions never depend on it.
+//! - A bad, expired or forged token at the upgrade does not refuse the upgrade: the
+//!   connection opens anonymous and its first frame is an `error` `unauthorized` naming
+//!   why, since PROTOCOL lets a connection without a valid token subscribe to chain events.
+//! - `auth` again with a valid token for the same address replaces the token (its `exp`
+//!   applies, later or earlier). A refused `auth` leaves the current identity as it was.
+//! - A connection acts for one address in its life: a token for another address is refused
+//!   with `unauthorized` and the identity is kept, also after it expired, so that whatever
+//!   a connection was given for one address can never reach another.
+//! - At `exp` a timer ends the identity and sends `error` `unauthorized` (the token
+//!   expired; send `auth` with a new one). Subscriptions to chain events carry on.
 
 use super::catchup::{entry_filter, fork_rollbacks, read_page, Cursor};
 use super::messages::{Deliver, Delivery, Overflowed, SessionSink, Subscribe, Unsubscribe};
@@ -39,6 +55,7 @@ use super::registry::TopicRegistry;
 use crate::protocol::{
     entry_frame_tail, frame_for_sub, ClientError, ClientMessage, ErrorCode, Filter, ResyncReason, ServerMessage, Since,
 };
+use crate::auth::{self, ClientTokens, Identity};
 use crate::model::LogEntry;
 use crate::store::{HistoryPage, Store, StoreError};
 use actix::prelude::*;
@@ -122,10 +139,33 @@ pub struct WsSession {
     tokens: HashMap<u64, String>,
     queued: Arc<AtomicUsize>,
     last_heard: Instant,
+    /// Verifies the client tokens of the upgrade and of `auth`.
+    client_tokens: Arc<ClientTokens>,
+    /// What the upgrade request carried, verified once the session starts: `Ok(token)`, or
+    /// `Err(why)` when it could not be read.
+    upgrade_token: Option<Result<String, String>>,
+    /// Who this connection is signed in as (see "Identity" above); `None`: anonymous, or
+    /// its token expired. Ops and the `ops` filter must act only through
+    /// [`WsSession::signed_in_address`], answer `unauthorized` when it is `None`, and
+    /// never show one address's ops to another; when the identity ends, what it was
+    /// allowed to see must end with it.
+    identity: Option<Identity>,
+    /// The address of the first token accepted: the only one this connection may act for.
+    bound_address: Option<String>,
+    /// The timer that ends `identity` at its `exp`.
+    identity_expiry: Option<SpawnHandle>,
 }
 
 impl WsSession {
-    pub fn new(registry: Addr<TopicRegistry>, store: Store, config: WsConfig) -> Self {
+    /// A session for one connection. `upgrade_token`: the client token the upgrade request
+    /// carried (`Err`: one was there but could not be read), verified when it starts.
+    pub fn new(
+        registry: Addr<TopicRegistry>,
+        store: Store,
+        config: WsConfig,
+        client_tokens: Arc<ClientTokens>,
+        upgrade_token: Option<Result<String, String>>,
+    ) -> Self {
         WsSession {
             registry,
             store,
@@ -134,7 +174,63 @@ impl WsSession {
             tokens: HashMap::new(),
             queued: Arc::new(AtomicUsize::new(0)),
             last_heard: Instant::now(),
+            client_tokens,
+            upgrade_token,
+            identity: None,
+            bound_address: None,
+            identity_expiry: None,
         }
+    }
+
+    /// The address this connection may act for right now, if any. It checks `exp` itself
+    /// rather than trusting the expiry timer alone: a session frozen by a client that stopped
+    /// reading runs its timers late.
+    pub fn signed_in_address(&self) -> Option<&str> {
+        self.identity
+            .as_ref()
+            .filter(|id| id.is_valid_at(auth::unix_now()))
+            .map(|id| id.address.as_str())
+    }
+
+    /// Verifies a client token and, when it holds, signs the connection in (or refreshes
+    /// its token) and answers `authenticated`; otherwise answers `unauthorized` and keeps
+    /// the identity as it was.
+    fn authenticate(&mut self, token: &str, ctx: &mut ws::WebsocketContext<Self>) {
+        let identity = match self.client_tokens.verify(token, auth::unix_now()) {
+            Ok(identity) => identity,
+            Err(e) => return Self::unauthorized(ctx, &e.to_string()),
+        };
+        if let Some(bound) = self.bound_address.as_deref().filter(|b| *b != identity.address) {
+            let message = format!(
+                "this connection acts for {bound}; a token for {} needs a connection of its own",
+                identity.address
+            );
+            return Self::unauthorized(ctx, &message);
+        }
+        if let Some(timer) = self.identity_expiry.take() {
+            ctx.cancel_future(timer);
+        }
+        self.identity_expiry = Some(ctx.run_later(identity.remaining(), |act, ctx| act.identity_expired(ctx)));
+        Self::send(ctx, ServerMessage::Authenticated { address: &identity.address, exp: identity.exp });
+        tracing::debug!(address = %identity.address, exp = identity.exp, "websocket signed in");
+        self.bound_address = Some(identity.address.clone());
+        self.identity = Some(identity);
+    }
+
+    /// The token reached its `exp`: the connection is anonymous again.
+    fn identity_expired(&mut self, ctx: &mut ws::WebsocketContext<Self>) {
+        self.identity_expiry = None;
+        if let Some(identity) = self.identity.take() {
+            let message = format!(
+                "the token for {} expired at {}; send auth with a new token to act for it again",
+                identity.address, identity.exp
+            );
+            Self::unauthorized(ctx, &message);
+        }
+    }
+
+    fn unauthorized(ctx: &mut ws::WebsocketContext<Self>, message: &str) {
+        Self::send(ctx, ServerMessage::Error { id: None, code: ErrorCode::Unauthorized, message });
     }
 
     fn send(ctx: &mut ws::WebsocketContext<Self>, msg: ServerMessage<'_>) {
@@ -149,6 +245,7 @@ impl WsSession {
         match ClientMessage::parse(text) {
             Err(e) => Self::refuse(ctx, &e),
             Ok(ClientMessage::Ping) => Self::send(ctx, ServerMessage::Pong),
+            Ok(ClientMessage::Auth { token }) => self.authenticate(&token, ctx),
             Ok(ClientMessage::Unsubscribe { id }) => match self.subs.remove(&id) {
                 Some(sub) => {
                     self.tokens.remove(&sub.token);
@@ -315,6 +412,11 @@ impl Actor for WsSession {
     type Context = ws::WebsocketContext<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
+        match self.upgrade_token.take() {
+            Some(Ok(token)) => self.authenticate(&token, ctx),
+            Some(Err(why)) => Self::unauthorized(ctx, &why),
+            None => {}
+        }
         let mut last_tick = Instant::now();
         ctx.run_interval(self.config.heartbeat_interval, move |act, ctx| {
             // A tick far behind schedule means the actor was frozen (its client stopped

@@ -54,28 +54,28 @@ pub fn is_contract_name(name: &str) -> bool {
 /// The checksum is verified so that ordinary strings in decoded print values (names,
 /// symbols) are not mistaken for addresses.
 pub fn is_standard_address(s: &str) -> bool {
-    let Some(rest) = s.strip_prefix('S') else {
-        return false;
-    };
+    decode_standard_address(s).is_some()
+}
+
+/// The version byte and hash160 of a standard address that [`is_standard_address`] accepts;
+/// `None` for anything else.
+pub fn decode_standard_address(s: &str) -> Option<(u8, [u8; HASH160_LEN])> {
+    let rest = s.strip_prefix('S')?;
     if !matches!(rest.as_bytes().first(), Some(b'P' | b'M' | b'T' | b'N')) {
-        return false;
+        return None;
     }
     // `c32::decode_check` subtracts the 4-byte checksum from whatever it decoded and would
     // underflow on very short input; decoding the unchecked payload first proves there are
     // exactly hash160 + checksum bytes, which also rules out other hash lengths.
     match c32::decode(&rest[1..]) {
         Ok(payload) if payload.len() == HASH160_LEN + 4 => {}
-        _ => return false,
+        _ => return None,
     }
-    let Ok((hash, version)) = c32::decode_check(rest) else {
-        return false;
-    };
-    let Ok(hash) = <[u8; HASH160_LEN]>::try_from(hash.as_slice()) else {
-        return false;
-    };
+    let (hash, version) = c32::decode_check(rest).ok()?;
+    let hash = <[u8; HASH160_LEN]>::try_from(hash.as_slice()).ok()?;
     // Re-encoding rejects non-canonical spellings (lowercase, `O`/`I`/`L` aliases, extra
     // leading zeros) that decode to the same bytes: matching is by string equality.
-    encode_address(version, &hash).is_ok_and(|canonical| canonical == s)
+    encode_address(version, &hash).is_ok_and(|canonical| canonical == s).then_some((version, hash))
 }
 
 /// True when `s` is a standard principal (see [`is_standard_address`]) or a contract
@@ -163,6 +163,15 @@ mod tests {
             "SP000000000000000000002Q6VF78"
         );
         assert!(is_principal("ST000000000000000000002AMW42H.bns"));
+    }
+
+    #[test]
+    fn decoding_gives_the_version_and_hash_back() {
+        let h = hash("444405205b939a0230313fde340e79246068346f");
+        assert_eq!(decode_standard_address("ST1248190BE9SM0HG64ZXWD0EF4J60T1MDWQWZ3EH"), Some((26, h)));
+        let mainnet = encode_address(22, &h).unwrap();
+        assert_eq!(decode_standard_address(&mainnet), Some((22, h)));
+        assert_eq!(decode_standard_address("ST1248190BE9SM0HG64ZXWD0EF4J60T1MDWQWZ3EH.c"), None);
     }
 
     #[test]

@@ -285,7 +285,7 @@ impl Task {
                 }
                 ClientEvent::server_error(id, code, message)
             }
-            ServerFrame::Unsubscribed { .. } | ServerFrame::Pong => return true,
+            ServerFrame::Unsubscribed { .. } | ServerFrame::Pong | ServerFrame::Authenticated { .. } => return true,
         };
         self.emit(event).await
     }

@@ -1,6 +1,7 @@
 //! The one place where failures become HTTP statuses.
 
 use crate::actors::WriteError;
+use crate::auth::SignInError;
 use crate::chainhook::PayloadError;
 use crate::store::StoreError;
 use actix_web::http::{header, StatusCode};
@@ -22,6 +23,12 @@ pub enum ApiError {
     Unavailable(String),
     #[error("not found")]
     NotFound,
+    /// A sign-in answer that does not prove the address: ask for a new challenge.
+    #[error("{message}")]
+    SignInRefused { code: &'static str, message: String },
+    /// The server is configured without what this needs.
+    #[error("{message}")]
+    Disabled { code: &'static str, message: String },
 }
 
 impl ApiError {
@@ -32,6 +39,7 @@ impl ApiError {
             ApiError::PayloadTooLarge { .. } => "payload_too_large",
             ApiError::Unavailable(_) => "unavailable",
             ApiError::NotFound => "not_found",
+            ApiError::SignInRefused { code, .. } | ApiError::Disabled { code, .. } => code,
         }
     }
 }
@@ -44,6 +52,8 @@ impl ResponseError for ApiError {
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::NotFound => StatusCode::NOT_FOUND,
+            ApiError::SignInRefused { .. } => StatusCode::UNAUTHORIZED,
+            ApiError::Disabled { .. } => StatusCode::NOT_IMPLEMENTED,
         }
     }
 
@@ -69,6 +79,26 @@ impl ResponseError for ApiError {
 impl From<PayloadError> for ApiError {
     fn from(e: PayloadError) -> Self {
         ApiError::BadRequest { code: e.code, message: e.message, path: e.path }
+    }
+}
+
+impl From<SignInError> for ApiError {
+    fn from(e: SignInError) -> Self {
+        let message = e.to_string();
+        let bad_request = |code| ApiError::BadRequest { code, message: message.clone(), path: String::new() };
+        let refused = |code| ApiError::SignInRefused { code, message: message.clone() };
+        match &e {
+            SignInError::Disabled => ApiError::Disabled { code: "auth_disabled", message },
+            SignInError::InvalidAddress(_) => bad_request("invalid_address"),
+            SignInError::Malformed(crate::auth::SignatureError::MalformedPublicKey) => bad_request("invalid_public_key"),
+            SignInError::Malformed(crate::auth::SignatureError::MalformedSignature) => bad_request("invalid_signature"),
+            SignInError::TooManyChallenges { .. } => ApiError::Unavailable(message),
+            SignInError::UnknownChallenge => refused("unknown_challenge"),
+            SignInError::ChallengeExpired => refused("challenge_expired"),
+            SignInError::BadSignature => refused("signature_mismatch"),
+            SignInError::AddressMismatch { .. } => refused("address_mismatch"),
+            SignInError::Token(_) => ApiError::Unavailable(message),
+        }
     }
 }
 

@@ -1,6 +1,7 @@
 //! HTTP entry points. Handlers hand writes to the actors and read through the store's
 //! query functions; HTTP statuses are decided in [`error`] alone.
 
+mod auth;
 pub mod error;
 mod health;
 mod projections;
@@ -25,6 +26,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .route("/ws", web::get().to(ws::upgrade))
     .route("/healthz", web::get().to(health::healthz))
     .route("/readyz", web::get().to(health::readyz))
+    .configure(auth::configure)
     .configure(projections::configure);
 }
 

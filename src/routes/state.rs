@@ -2,8 +2,10 @@
 //! module.
 
 use crate::actors::{Supervisor, TopicRegistry, WsConfig};
+use crate::auth::SignIn;
 use crate::store::Store;
 use actix::Addr;
+use std::sync::Arc;
 
 /// What every request handler can reach.
 #[derive(Clone)]
@@ -15,4 +17,6 @@ pub struct AppState {
     pub ws: WsConfig,
     pub webhook_secret: String,
     pub webhook_body_limit: usize,
+    /// Client tokens (verified at the WebSocket upgrade and by `auth`) and wallet sign-in.
+    pub sign_in: Arc<SignIn>,
 }

@@ -28,6 +28,18 @@ impl WsClient {
         WsClient { stream }
     }
 
+    /// Connects to `/ws` + `query` (e.g. `?token=…`), adding `headers` to the upgrade request.
+    pub async fn connect_with(app: &TestApp, query: &str, headers: &[(&str, &str)]) -> WsClient {
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+        let mut request = format!("ws://127.0.0.1:{}/ws{query}", app.port).into_client_request().expect("valid request");
+        for (name, value) in headers {
+            let name = tokio_tungstenite::tungstenite::http::HeaderName::from_bytes(name.as_bytes()).expect("header name");
+            request.headers_mut().insert(name, value.parse().expect("header value"));
+        }
+        let (stream, _) = tokio_tungstenite::connect_async(request).await.expect("websocket upgrade succeeds");
+        WsClient { stream }
+    }
+
     /// Connects with a small, fixed socket receive buffer (no kernel autotuning), so a
     /// client that stops reading fills its buffers after a few hundred KiB.
     pub async fn connect_small_buffer(app: &TestApp) -> WsClient {

@@ -1,6 +1,6 @@
 //! Given/when/then tests of the rules that are easiest to get wrong, and a property: the
 //! sweep of the touched groups decides exactly as the sweep of every pending op (the rule
-//! as docs/ops.md writes it), on random logs.
+//! as docs/ops.md writes it), on every vector and on random logs.
 
 use super::*;
 use proptest::prelude::{any, prop_assert, prop_oneof, proptest, Just, ProptestConfig};
@@ -293,6 +293,26 @@ fn same_with_full_sweep(config: &Config, entries: &[Input]) -> Result<(), String
         }
     }
     Ok(())
+}
+
+#[test]
+fn every_vector_decides_alike_with_the_full_sweep() {
+    let file: Value = serde_json::from_str(include_str!("../../tests/vectors/ops.json")).unwrap_or_default();
+    let vectors = file["vectors"].as_array().cloned().unwrap_or_default();
+    assert!(!vectors.is_empty());
+    for v in vectors {
+        let config: Config = serde_json::from_value(v["config"].clone()).unwrap_or_default();
+        let entries: Vec<Input> = v["steps"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|s| s.get("entry"))
+            .map(|e| serde_json::from_value(e.clone()).unwrap_or_else(|err| panic!("{e}: {err}")))
+            .collect();
+        if let Err(e) = same_with_full_sweep(&config, &entries) {
+            panic!("{}: {e}", v["name"]);
+        }
+    }
 }
 
 /// One step of a random log, over a small world so that ops collide often.

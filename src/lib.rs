@@ -12,6 +12,7 @@
 //! - [`actors`]: the runtime topology — supervisor (router), event-store writer, topic
 //!   registry, one topic per filter, one session per WebSocket.
 //! - [`protocol`]: the WebSocket wire contract (client/server messages, filters).
+//! - [`ops`]: optimistic operations' lifecycle and conflict rules (docs/ops.md), pure, built without `server` too.
 //! - [`projections`]: derived state (accounts, contracts, entities) folded from the log,
 //!   kept current by the projector and rebuilt by `replay`.
 //! - [`client`]: a WebSocket client of that contract that reconnects and resumes by `seq`.
@@ -36,6 +37,7 @@
 pub mod chainhook;
 pub mod client;
 pub mod model;
+pub mod ops;
 pub mod protocol;
 pub mod synth;
 

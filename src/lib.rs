@@ -31,7 +31,7 @@
 //! # Features
 //!
 //! `server` (default) builds everything. Without it (`default-features = false`) only
-//! [`client`], [`protocol`], [`model`], [`chainhook`] and [`synth`] are built, and neither
+//! [`client`], [`protocol`], [`model`], [`ops`], [`chainhook`] and [`synth`] are built, and neither
 //! diesel nor actix is compiled: a Rust program that only subscribes depends on this.
 
 pub mod chainhook;

@@ -3,9 +3,9 @@
 //! each top-level module, and fails
 //!
 //! - on any import cycle between top-level modules, naming it and where each arrow is;
-//! - when `model`, `chainhook` or `protocol` reach `store`, `actors`, `routes`, `startup`,
+//! - when `model`, `chainhook`, `protocol` or `ops` reach `store`, `actors`, `routes`, `startup`,
 //!   `projections`, or use diesel or actix;
-//! - when `client` reaches anything but `protocol` and `model`;
+//! - when `client` reaches anything but `protocol`, `model` and the ops rules (`ops`);
 //! - when a module that `lib.rs` builds without the `server` feature reaches one that needs it.
 //!
 //! Comments and string literals are blanked before scanning, so doc links and messages do
@@ -18,11 +18,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 /// Modules that must stay pure: no storage, no runtime, no HTTP.
-const PURE: [&str; 3] = ["model", "chainhook", "protocol"];
+const PURE: [&str; 4] = ["model", "chainhook", "protocol", "ops"];
 /// What the pure modules may not reach.
 const ABOVE_PURE: [&str; 5] = ["store", "actors", "routes", "startup", "projections"];
 /// The only modules the client shares with the server.
-const CLIENT_MAY_USE: [&str; 2] = ["protocol", "model"];
+const CLIENT_MAY_USE: [&str; 3] = ["protocol", "model", "ops"];
 
 /// One `crate::…` reference: the top-level module it names and where it is.
 #[derive(Debug, Clone, PartialEq)]
@@ -691,7 +691,7 @@ fn pure_and_client_only_modules_are_held_to_their_rules() {
             "protocol is built without the `server` feature but imports store, which needs it (src/protocol.rs:1)",
             "protocol must not use diesel (src/protocol.rs:1)",
             "protocol must not use actix (src/protocol.rs:2)",
-            "client shares only [\"protocol\", \"model\"] with the server, yet imports synth (src/client/mod.rs:2)",
+            "client shares only [\"protocol\", \"model\", \"ops\"] with the server, yet imports synth (src/client/mod.rs:2)",
         ]
     );
 }

@@ -1,6 +1,7 @@
 //! Server settings, from flags or the environment (PROTOCOL §0).
 
 use crate::actors::session::{self, WsConfig};
+use crate::actors::cluster::{self, ClusterConfig};
 use crate::actors::WriterConfig;
 use crate::projections::projector::ProjectorConfig;
 use crate::projections::{EngineSettings, EntityMapping, ProjectionError};
@@ -120,6 +121,11 @@ pub struct ServerConfig {
     /// Threads that frame and hand entries to WebSocket sessions (topics run on them).
     #[arg(long, env = "FANOUT_THREADS", default_value_t = 2)]
     pub fanout_threads: usize,
+    /// Milliseconds between checks of the log's head for entries other nodes appended
+    /// (PostgreSQL: on the LISTEN connection, making up for a lost notification; SQLite:
+    /// the only way to learn of them). 0 turns the check off.
+    #[arg(long, env = "CLUSTER_HEAD_CHECK_MS", default_value_t = cluster::HEAD_CHECK.as_millis() as u64)]
+    pub cluster_head_check_ms: u64,
 }
 
 /// Default of `TCP_USER_TIMEOUT_SECS`: as long as a silent WebSocket peer is kept.
@@ -147,6 +153,14 @@ impl ServerConfig {
             ws_max_queued_entries: session::MAX_QUEUED_ENTRIES,
             ws_history_page: session::HISTORY_PAGE,
             fanout_threads: 2,
+            cluster_head_check_ms: cluster::HEAD_CHECK.as_millis() as u64,
+        }
+    }
+
+    pub fn cluster_config(&self) -> ClusterConfig {
+        ClusterConfig {
+            head_check: (self.cluster_head_check_ms > 0).then(|| Duration::from_millis(self.cluster_head_check_ms)),
+            ..ClusterConfig::default()
         }
     }
 

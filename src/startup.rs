@@ -35,7 +35,9 @@ impl Application {
     pub async fn build(config: ServerConfig) -> Result<Application, StartError> {
         let store = Store::open(config.database.store_config()?).await?;
         let head = store.head().await?;
-        let supervisor = Supervisor::new(store.clone(), config.writer_config(), head.head_seq).start();
+        let supervisor = Supervisor::new(store.clone(), config.writer_config(), head.head_seq)
+            .following_other_nodes(config.cluster_config())
+            .start();
         let projector = Projector::new(config.projector_config(store.url().clone())?, supervisor.clone()).start();
         // The registry and the topics run on fan-out threads of their own (see
         // `TopicRegistry::with_topic_arbiters`).

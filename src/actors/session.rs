@@ -28,6 +28,10 @@
 //!   never skips one.
 //! - `unsubscribe` is answered with `{"type":"unsubscribed","id":…}` (an extension), so a
 //!   client knows when no more frames of that id will come.
+//! - When the server stops ([`Shutdown`]), every subscription ends with `resync`
+//!   (`shutdown`, its last delivered `seq`), then the connection closes with 1012 (service
+//!   restart): the client reconnects, to another node behind a load balancer, with
+//!   `since.seq`.
 //! - A peer that stops reading while frames are pending freezes the actor, so the heartbeat
 //!   cannot close it (its timers are frozen too). Its memory stays bounded (the outgoing
 //!   bound ends its subscriptions), and the kernel drops the connection once the frames
@@ -36,6 +40,7 @@
 use super::catchup::{entry_filter, fork_rollbacks, read_page, Cursor};
 use super::messages::{Deliver, Delivery, Overflowed, SessionSink, Subscribe, Unsubscribe};
 use super::registry::TopicRegistry;
+use super::shutdown::Shutdown;
 use crate::protocol::{
     entry_frame_tail, frame_for_sub, ClientError, ClientMessage, ErrorCode, Filter, ResyncReason, ServerMessage, Since,
 };
@@ -122,6 +127,7 @@ pub struct WsSession {
     tokens: HashMap<u64, String>,
     queued: Arc<AtomicUsize>,
     last_heard: Instant,
+    shutdown: Option<Shutdown>,
 }
 
 impl WsSession {
@@ -134,7 +140,25 @@ impl WsSession {
             tokens: HashMap::new(),
             queued: Arc::new(AtomicUsize::new(0)),
             last_heard: Instant::now(),
+            shutdown: None,
         }
+    }
+
+    /// Closes the session for a restart when `shutdown` begins.
+    pub fn closing_on(mut self, shutdown: Shutdown) -> Self {
+        self.shutdown = Some(shutdown);
+        self
+    }
+
+    /// Ends every subscription with `resync` (`shutdown`) and closes with 1012.
+    fn close_for_restart(&mut self, ctx: &mut ws::WebsocketContext<Self>) {
+        let mut ids: Vec<String> = self.subs.keys().cloned().collect();
+        ids.sort();
+        for id in ids {
+            self.end(&id, ResyncReason::Shutdown, ctx);
+        }
+        ctx.close(Some(ws::CloseReason { code: ws::CloseCode::Restart, description: Some("service restart".into()) }));
+        ctx.stop();
     }
 
     fn send(ctx: &mut ws::WebsocketContext<Self>, msg: ServerMessage<'_>) {
@@ -315,6 +339,9 @@ impl Actor for WsSession {
     type Context = ws::WebsocketContext<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
+        if let Some(shutdown) = &self.shutdown {
+            ctx.spawn(shutdown.begun().into_actor(self).map(|(), act, ctx| act.close_for_restart(ctx)));
+        }
         let mut last_tick = Instant::now();
         ctx.run_interval(self.config.heartbeat_interval, move |act, ctx| {
             // A tick far behind schedule means the actor was frozen (its client stopped

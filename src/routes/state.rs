@@ -1,7 +1,7 @@
 //! What every request handler can reach. Built by `startup`, read by the handlers of this
 //! module.
 
-use crate::actors::{Supervisor, TopicRegistry, WsConfig};
+use crate::actors::{Shutdown, Supervisor, TopicRegistry, WsConfig};
 use crate::store::Store;
 use actix::Addr;
 
@@ -15,4 +15,6 @@ pub struct AppState {
     pub ws: WsConfig,
     pub webhook_secret: String,
     pub webhook_body_limit: usize,
+    /// Begun when the server stops: webhooks and upgrades are refused from then on.
+    pub shutdown: Shutdown,
 }

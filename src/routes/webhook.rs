@@ -19,6 +19,9 @@ pub async fn receive(
     mut body: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
+    if state.shutdown.is_draining() {
+        return Err(ApiError::ShuttingDown);
+    }
     // Authenticate before reading the body.
     if !authorized(&req, &state.webhook_secret) {
         return Err(ApiError::Unauthorized);

@@ -1,6 +1,6 @@
 //! `GET /ws`: the WebSocket upgrade (PROTOCOL §3). The session actor does the rest.
 
-use super::AppState;
+use super::{ApiError, AppState};
 use crate::actors::WsSession;
 use actix_web::{web, HttpRequest, HttpResponse};
 
@@ -9,5 +9,10 @@ pub async fn upgrade(
     stream: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, actix_web::Error> {
-    WsSession::new(state.topics.clone(), state.store.clone(), state.ws.clone()).start(&req, stream)
+    if state.shutdown.is_draining() {
+        return Err(ApiError::ShuttingDown.into());
+    }
+    WsSession::new(state.topics.clone(), state.store.clone(), state.ws.clone())
+        .closing_on(state.shutdown.clone())
+        .start(&req, stream)
 }

@@ -234,6 +234,18 @@ pub enum ResyncReason {
     Other,
 }
 
+impl ResyncReason {
+    /// The wire name (`slow_consumer`, …).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ResyncReason::SlowConsumer => "slow_consumer",
+            ResyncReason::StoreUnavailable => "store_unavailable",
+            ResyncReason::Shutdown => "shutdown",
+            ResyncReason::Other => "other",
+        }
+    }
+}
+
 impl ServerMessage<'_> {
     pub fn to_json(&self) -> String {
         // Serializing these plain structs cannot fail.

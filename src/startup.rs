@@ -73,6 +73,7 @@ impl Application {
     /// Opens the store (migrating it), starts the actors and binds the listener. Must run
     /// inside an actix system.
     pub async fn build(config: ServerConfig) -> Result<Application, StartError> {
+        crate::telemetry::metrics::install();
         let store = Store::open(config.database.store_config()?).await?;
         let head = store.head().await?;
         let supervisor = Supervisor::new(store.clone(), config.writer_config(), head.head_seq)
@@ -110,6 +111,7 @@ impl Application {
         let user_timeout = config.tcp_user_timeout();
         let mut server = HttpServer::new(move || {
             App::new()
+                .wrap(actix_web::middleware::from_fn(routes::request_id::with_request_id))
                 .app_data(web::Data::new(app_state.clone()))
                 .configure(routes::configure)
                 .default_service(web::to(routes::not_found))

@@ -41,6 +41,7 @@ use super::catchup::{entry_filter, fork_rollbacks, read_page, Cursor};
 use super::messages::{Deliver, Delivery, Overflowed, SessionSink, Subscribe, Unsubscribe};
 use super::registry::TopicRegistry;
 use super::shutdown::Shutdown;
+use crate::telemetry::metrics as m;
 use crate::protocol::{
     entry_frame_tail, frame_for_sub, ClientError, ClientMessage, ErrorCode, Filter, ResyncReason, ServerMessage, Since,
 };
@@ -331,6 +332,7 @@ impl WsSession {
         self.tokens.remove(&sub.token);
         self.registry.do_send(Unsubscribe { token: sub.token });
         tracing::info!(sub = id, seq = sub.last_seq, ?reason, "subscription ends with resync");
+        metrics::counter!(m::RESYNCS, "reason" => reason.as_str()).increment(1);
         Self::send(ctx, ServerMessage::Resync { sub: id, seq: sub.last_seq, reason });
     }
 }
@@ -339,6 +341,7 @@ impl Actor for WsSession {
     type Context = ws::WebsocketContext<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
+        metrics::gauge!(m::WS_CONNECTIONS).increment(1);
         if let Some(shutdown) = &self.shutdown {
             ctx.spawn(shutdown.begun().into_actor(self).map(|(), act, ctx| act.close_for_restart(ctx)));
         }
@@ -363,6 +366,7 @@ impl Actor for WsSession {
     }
 
     fn stopped(&mut self, _ctx: &mut Self::Context) {
+        metrics::gauge!(m::WS_CONNECTIONS).decrement(1);
         for sub in self.subs.values() {
             self.registry.do_send(Unsubscribe { token: sub.token });
         }

@@ -13,6 +13,7 @@ use super::sequencer::{Next, Sequencer, MAX_HELD_ENTRIES};
 use super::writer::{EventStoreWriter, WriterConfig};
 use crate::model::LogEntry;
 use crate::store::{IngestReport, Store};
+use crate::telemetry::metrics as m;
 use actix::prelude::*;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -65,6 +66,7 @@ impl Supervisor {
             return;
         }
         self.listeners.retain(|l| l.connected());
+        metrics::gauge!(m::ROUTED_SEQ).set(self.sequencer.routed_upto() as f64);
         let msg = Committed { entries };
         for l in &self.listeners {
             l.do_send(msg.clone());
@@ -92,6 +94,8 @@ impl Supervisor {
                         };
                         let failed = read.is_none();
                         if let Some(entries) = act.sequencer.read_done(read) {
+                            metrics::counter!(m::CLUSTER_GAP_FILLS).increment(1);
+                            metrics::counter!(m::CLUSTER_FILLED_ENTRIES).increment(entries.len() as u64);
                             act.forward(entries);
                         }
                         if failed {
@@ -173,8 +177,14 @@ impl Handler<HeadSeen> for Supervisor {
 
     fn handle(&mut self, msg: HeadSeen, ctx: &mut Context<Self>) {
         match msg.source {
-            HeadSource::Notification => self.cluster_stats.notifications += 1,
-            HeadSource::Reconnect => self.cluster_stats.listener_reconnects += 1,
+            HeadSource::Notification => {
+                self.cluster_stats.notifications += 1;
+                metrics::counter!(m::CLUSTER_NOTIFICATIONS).increment(1);
+            }
+            HeadSource::Reconnect => {
+                self.cluster_stats.listener_reconnects += 1;
+                metrics::counter!(m::CLUSTER_LISTENER_RECONNECTS).increment(1);
+            }
             HeadSource::Check => {}
         }
         self.sequencer.head_seen(msg.head);

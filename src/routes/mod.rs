@@ -3,6 +3,8 @@
 
 pub mod error;
 mod health;
+mod metrics;
+pub mod request_id;
 mod projections;
 mod read;
 mod state;
@@ -25,6 +27,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .route("/ws", web::get().to(ws::upgrade))
     .route("/healthz", web::get().to(health::healthz))
     .route("/readyz", web::get().to(health::readyz))
+    .route("/metrics", web::get().to(metrics::render))
     .configure(projections::configure);
 }
 

@@ -5,6 +5,7 @@ use super::SECRET;
 use serde_json::Value;
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 const BIN: &str = env!("CARGO_BIN_EXE_timebank-realtime");
@@ -14,6 +15,9 @@ const START_TIMEOUT: Duration = Duration::from_secs(30);
 
 pub struct Node {
     child: Option<Child>,
+    /// What the node wrote to standard error so far (its logs), line by line; also echoed to
+    /// the test's standard error.
+    pub logs: Arc<Mutex<Vec<String>>>,
     pub port: u16,
     pub base: String,
     pub client: reqwest::Client,
@@ -34,12 +38,21 @@ impl Node {
             .env("RUST_LOG", std::env::var("NODE_LOG").unwrap_or_else(|_| "warn".into()))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
+            .stderr(Stdio::piped());
         for (k, v) in env {
             cmd.env(k, v);
         }
         let mut child = cmd.spawn().expect("the server binary starts");
         let stdout = child.stdout.take().expect("piped stdout");
+        let stderr = child.stderr.take().expect("piped stderr");
+        let logs: Arc<Mutex<Vec<String>>> = Arc::default();
+        let kept = logs.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                eprintln!("{line}");
+                kept.lock().unwrap_or_else(|p| p.into_inner()).push(line);
+            }
+        });
         // The first lines say where it listens; the rest is drained so the pipe never fills.
         let (tx, rx) = tokio::sync::oneshot::channel();
         std::thread::spawn(move || {
@@ -60,7 +73,7 @@ impl Node {
             }
         };
         let port = base.rsplit(':').next().and_then(|p| p.parse().ok()).expect("a port in the address");
-        Node { child: Some(child), port, base, client: reqwest::Client::new() }
+        Node { child: Some(child), logs, port, base, client: reqwest::Client::new() }
     }
 
     pub fn pid(&self) -> u32 {

@@ -83,15 +83,35 @@ async fn serve(config: ServerConfig) -> anyhow_like::Result {
         println!("CHAINHOOK_WEBHOOK_SECRET not set; generated one for this run: {}", app.webhook_secret());
     }
     println!("listening on http://{}:{}", app.host(), app.port());
-    let handle = app.handle();
+    let stopper = app.stopper();
     actix_web::rt::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            tracing::info!("shutting down");
-            handle.stop(true).await;
+        match stop_signal().await {
+            Ok(signal) => {
+                tracing::info!(signal, "stop signal");
+                stopper.stop().await;
+            }
+            Err(e) => tracing::error!(error = %e, "cannot wait for stop signals; stop the process with SIGKILL"),
         }
     });
     app.run_until_stopped().await?;
     Ok(())
+}
+
+/// The first SIGTERM (Docker, Kubernetes, systemd) or SIGINT (Ctrl-C).
+#[cfg(unix)]
+async fn stop_signal() -> std::io::Result<&'static str> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    Ok(tokio::select! {
+        _ = term.recv() => "SIGTERM",
+        _ = int.recv() => "SIGINT",
+    })
+}
+
+#[cfg(not(unix))]
+async fn stop_signal() -> std::io::Result<&'static str> {
+    tokio::signal::ctrl_c().await.map(|()| "Ctrl-C")
 }
 
 /// A boxed error for command results: commands print it and exit non-zero.

@@ -1,6 +1,7 @@
 //! Server settings, from flags or the environment (PROTOCOL §0).
 
 use crate::actors::session::{self, WsConfig};
+use crate::actors::cluster::{self, ClusterConfig};
 use crate::actors::WriterConfig;
 use crate::auth::{self, ClientTokens, Network, SignIn, SignInSettings};
 use crate::projections::projector::{self, ProjectorConfig};
@@ -141,7 +142,20 @@ pub struct ServerConfig {
     /// Threads that frame and hand entries to WebSocket sessions (topics run on them).
     #[arg(long, env = "FANOUT_THREADS", default_value_t = 2)]
     pub fanout_threads: usize,
+    /// Milliseconds between checks of the log's head for entries other nodes appended
+    /// (PostgreSQL: on the LISTEN connection, making up for a lost notification; SQLite:
+    /// the only way to learn of them). 0 turns the check off.
+    #[arg(long, env = "CLUSTER_HEAD_CHECK_MS", default_value_t = cluster::HEAD_CHECK.as_millis() as u64)]
+    pub cluster_head_check_ms: u64,
+    /// Seconds a stop (SIGTERM, SIGINT) may take: webhooks in flight are answered, new ones
+    /// refused with 503, WebSocket clients told to reconnect; whatever is still running
+    /// then is cut and the process exits. Keep it below the orchestrator's grace period.
+    #[arg(long, env = "SHUTDOWN_DEADLINE_SECS", default_value_t = SHUTDOWN_DEADLINE.as_secs())]
+    pub shutdown_deadline_secs: u64,
 }
+
+/// Default of `SHUTDOWN_DEADLINE_SECS`: Kubernetes' default grace period is 30 s, Docker's 10 s.
+pub const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(10);
 
 /// Default of `TCP_USER_TIMEOUT_SECS`: as long as a silent WebSocket peer is kept.
 pub const TCP_USER_TIMEOUT: Duration = session::CLIENT_TIMEOUT;
@@ -174,6 +188,19 @@ impl ServerConfig {
             ws_max_queued_entries: session::MAX_QUEUED_ENTRIES,
             ws_history_page: session::HISTORY_PAGE,
             fanout_threads: 2,
+            cluster_head_check_ms: cluster::HEAD_CHECK.as_millis() as u64,
+            shutdown_deadline_secs: SHUTDOWN_DEADLINE.as_secs(),
+        }
+    }
+
+    pub fn shutdown_deadline(&self) -> Duration {
+        Duration::from_secs(self.shutdown_deadline_secs.max(1))
+    }
+
+    pub fn cluster_config(&self) -> ClusterConfig {
+        ClusterConfig {
+            head_check: (self.cluster_head_check_ms > 0).then(|| Duration::from_millis(self.cluster_head_check_ms)),
+            ..ClusterConfig::default()
         }
     }
 

@@ -237,6 +237,24 @@ pub enum ResyncReason {
     SlowConsumer,
     /// The history could not be read from the store; resubscribing later resumes.
     StoreUnavailable,
+    /// The server is shutting down (restart, deploy): the connection closes next with 1012;
+    /// reconnect (to any node) and resubscribe with `since.seq`.
+    Shutdown,
+    /// A reason this version does not know (a newer server's): resubscribe with `since.seq`.
+    #[serde(other)]
+    Other,
+}
+
+impl ResyncReason {
+    /// The wire name (`slow_consumer`, …).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ResyncReason::SlowConsumer => "slow_consumer",
+            ResyncReason::StoreUnavailable => "store_unavailable",
+            ResyncReason::Shutdown => "shutdown",
+            ResyncReason::Other => "other",
+        }
+    }
 }
 
 impl ServerMessage<'_> {
@@ -475,6 +493,11 @@ mod tests {
         assert!(matches!(ServerFrame::parse(&sub), Ok(ServerFrame::Subscribed { id, head_seq: 5, head_block_height: None }) if id == "s1"));
         let r = ServerMessage::Resync { sub: "s1", seq: 4, reason: ResyncReason::SlowConsumer }.to_json();
         assert!(matches!(ServerFrame::parse(&r), Ok(ServerFrame::Resync { seq: 4, reason: ResyncReason::SlowConsumer, .. })));
+        let r = ServerMessage::Resync { sub: "s1", seq: 4, reason: ResyncReason::Shutdown }.to_json();
+        assert!(r.contains(r#""reason":"shutdown""#), "{r}");
+        assert!(matches!(ServerFrame::parse(&r), Ok(ServerFrame::Resync { reason: ResyncReason::Shutdown, .. })));
+        let newer = r#"{"type":"resync","sub":"s1","seq":4,"reason":"a_later_reason"}"#;
+        assert!(matches!(ServerFrame::parse(newer), Ok(ServerFrame::Resync { seq: 4, reason: ResyncReason::Other, .. })));
         let e = ServerMessage::Error { id: None, code: ErrorCode::BadJson, message: "m" }.to_json();
         assert!(matches!(ServerFrame::parse(&e), Ok(ServerFrame::Error { id: None, code: ErrorCode::BadJson, .. })));
         let c = ServerMessage::CaughtUp { sub: "s1", seq: 9 }.to_json();

@@ -1,7 +1,7 @@
 //! Builds the application — store, actors, HTTP server — the same way for `serve` and
 //! for tests.
 
-use crate::actors::{Supervisor, TopicRegistry};
+use crate::actors::{Shutdown, Supervisor, TopicRegistry};
 use crate::config::ServerConfig;
 use crate::projections::{ProjectionError, Projector};
 use crate::routes::{self, AppState};
@@ -9,6 +9,7 @@ use crate::store::{Store, StoreError};
 use actix::prelude::*;
 use actix_web::{web, App, HttpServer};
 use std::net::TcpListener;
+use std::time::Duration;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -29,16 +30,58 @@ pub struct Application {
     server: actix_web::dev::Server,
     state: AppState,
     secret_generated: bool,
+    deadline: Duration,
     _projector: Addr<Projector>,
+}
+
+/// How long before the deadline connections still open are cut, so the process exits by
+/// itself rather than by the watchdog.
+const CUT_BEFORE_DEADLINE: Duration = Duration::from_secs(1);
+
+/// Stops an [`Application`] gracefully (see [`Stopper::stop`]).
+#[derive(Clone)]
+pub struct Stopper {
+    server: actix_web::dev::ServerHandle,
+    shutdown: Shutdown,
+    deadline: Duration,
+}
+
+impl Stopper {
+    /// Stops accepting connections, refuses new webhooks and upgrades (503), lets the
+    /// webhooks in flight finish, closes every WebSocket with `resync` (`shutdown`) and
+    /// 1012, and resolves once the server stopped. A watchdog ends the process at the
+    /// deadline whatever still runs: a transaction cut there is rolled back, and its webhook
+    /// was never answered, so Chainhook resends it.
+    pub async fn stop(&self) {
+        tracing::info!(deadline_secs = self.deadline.as_secs(), "shutting down");
+        let deadline = self.deadline;
+        let _ = std::thread::Builder::new().name("shutdown-watchdog".into()).spawn(move || {
+            std::thread::sleep(deadline);
+            tracing::error!("shutdown deadline passed, exiting");
+            std::process::exit(1);
+        });
+        self.shutdown.begin();
+        self.server.stop(true).await;
+        tracing::info!("stopped");
+    }
+
+    /// Begins the stop without the watchdog (tests that run servers in their own process).
+    pub async fn stop_in_process(&self) {
+        self.shutdown.begin();
+        self.server.stop(true).await;
+    }
 }
 
 impl Application {
     /// Opens the store (migrating it), starts the actors and binds the listener. Must run
     /// inside an actix system.
     pub async fn build(config: ServerConfig) -> Result<Application, StartError> {
+        crate::telemetry::metrics::install();
         let store = Store::open(config.database.store_config()?).await?;
         let head = store.head().await?;
-        let supervisor = Supervisor::new(store.clone(), config.writer_config(), head.head_seq).start();
+        let supervisor = Supervisor::new(store.clone(), config.writer_config(), head.head_seq)
+            .following_other_nodes(config.cluster_config())
+            .start();
         let projector = Projector::new(config.projector_config(store.url().clone())?, supervisor.clone()).start();
         // The registry and the topics run on fan-out threads of their own (see
         // `TopicRegistry::with_topic_arbiters`).
@@ -67,6 +110,7 @@ impl Application {
             webhook_secret,
             webhook_body_limit: config.webhook_body_limit,
             sign_in: std::sync::Arc::new(sign_in),
+            shutdown: Shutdown::default(),
         };
         let listener = TcpListener::bind(&config.bind_addr)
             .map_err(|source| StartError::Bind { addr: config.bind_addr.clone(), source })?;
@@ -77,6 +121,7 @@ impl Application {
         let user_timeout = config.tcp_user_timeout();
         let mut server = HttpServer::new(move || {
             App::new()
+                .wrap(actix_web::middleware::from_fn(routes::request_id::with_request_id))
                 .app_data(web::Data::new(app_state.clone()))
                 .configure(routes::configure)
                 .default_service(web::to(routes::not_found))
@@ -91,6 +136,10 @@ impl Application {
         if config.http_workers > 0 {
             server = server.workers(config.http_workers);
         }
+        let deadline = config.shutdown_deadline();
+        // Connections still open this long after the stop began are cut (the process exits
+        // at the deadline anyway, see `Stopper`).
+        server = server.shutdown_timeout(deadline.saturating_sub(CUT_BEFORE_DEADLINE).as_secs().max(1));
         let server = server.disable_signals().run();
         Ok(Application {
             port: local.port(),
@@ -98,6 +147,7 @@ impl Application {
             server,
             state,
             secret_generated,
+            deadline,
             _projector: projector,
         })
     }
@@ -123,9 +173,14 @@ impl Application {
         self.secret_generated
     }
 
-    /// A handle that stops the server gracefully.
+    /// A handle that stops the server (without telling WebSocket clients; see [`Self::stopper`]).
     pub fn handle(&self) -> actix_web::dev::ServerHandle {
         self.server.handle()
+    }
+
+    /// What stops the server gracefully within its deadline.
+    pub fn stopper(&self) -> Stopper {
+        Stopper { server: self.server.handle(), shutdown: self.state.shutdown.clone(), deadline: self.deadline }
     }
 
     pub async fn run_until_stopped(self) -> std::io::Result<()> {

@@ -51,6 +51,24 @@ pub struct Listen {
     pub recipient: Recipient<Committed>,
 }
 
+/// Some node committed the log up to `head` (learnt by a notification, a periodic check,
+/// or the check right after the listener reconnected). The supervisor routes what it has
+/// not routed yet, reading it from the store by `seq`.
+#[derive(Message, Debug, Clone, Copy)]
+#[rtype(result = "()")]
+pub struct HeadSeen {
+    pub head: i64,
+    pub source: HeadSource,
+}
+
+/// How a [`HeadSeen`] was learnt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HeadSource {
+    Notification,
+    Check,
+    Reconnect,
+}
+
 /// Ask the supervisor for its counters.
 #[derive(Message)]
 #[rtype(result = "SupervisorStats")]
@@ -65,6 +83,22 @@ pub struct SupervisorStats {
     pub listeners: usize,
     /// How many times the event-store writer started (1 + restarts).
     pub writer_starts: u64,
+    /// Routing across nodes: the head known, the store reads that filled gaps.
+    pub cluster: ClusterStats,
+}
+
+/// What the supervisor learnt of other nodes' appends and how it routed them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ClusterStats {
+    #[serde(flatten)]
+    pub sequencer: super::sequencer::SequencerStats,
+    /// Notifications of other nodes' commits received.
+    pub notifications: u64,
+    /// Times the log listener connection was reopened.
+    pub listener_reconnects: u64,
+    /// Store reads (of other nodes' entries) that failed and were retried.
+    pub read_failures: u64,
 }
 
 /// Where a topic hands entries for one session, and that session's outgoing bound.

@@ -11,6 +11,7 @@ use super::topic::TopicActor;
 use crate::model::EventType;
 use crate::protocol::{entry_frame_tail, Filter};
 use crate::model::LogEntry;
+use crate::telemetry::metrics as m;
 use actix::prelude::*;
 use std::collections::{HashMap, HashSet};
 
@@ -109,6 +110,11 @@ impl TopicRegistry {
         }
     }
 
+    fn record_sizes(&self) {
+        metrics::gauge!(m::TOPICS).set(self.topics.len() as f64);
+        metrics::gauge!(m::WS_SUBSCRIPTIONS).set(self.by_token.len() as f64);
+    }
+
     /// The filters of live topics that match `entry`.
     fn matching<'a>(&'a self, entry: &'a LogEntry) -> impl Iterator<Item = &'a Filter> + 'a {
         let by_contract = entry.contract_id.as_ref().and_then(|c| self.by_contract.get(c)).into_iter().flatten();
@@ -201,6 +207,7 @@ impl Handler<Subscribe> for TopicRegistry {
             slot.subscribers.insert(msg.token);
         }
         self.by_token.insert(msg.token, msg.filter);
+        self.record_sizes();
         self.forwarded_seq
     }
 }
@@ -223,6 +230,7 @@ impl Handler<Unsubscribe> for TopicRegistry {
             self.topics.remove(&filter);
             self.unindex(&filter);
         }
+        self.record_sizes();
     }
 }
 

@@ -28,6 +28,10 @@
 //!   never skips one.
 //! - `unsubscribe` is answered with `{"type":"unsubscribed","id":…}` (an extension), so a
 //!   client knows when no more frames of that id will come.
+//! - When the server stops ([`Shutdown`]), every subscription ends with `resync`
+//!   (`shutdown`, its last delivered `seq`), then the connection closes with 1012 (service
+//!   restart): the client reconnects, to another node behind a load balancer, with
+//!   `since.seq`.
 //! - A peer that stops reading while frames are pending freezes the actor, so the heartbeat
 //!   cannot close it (its timers are frozen too). Its memory stays bounded (the outgoing
 //!   bound ends its subscriptions), and the kernel drops the connection once the frames
@@ -52,6 +56,8 @@
 use super::catchup::{entry_filter, fork_rollbacks, read_page, Cursor};
 use super::messages::{Deliver, Delivery, Overflowed, SessionSink, Subscribe, Unsubscribe};
 use super::registry::TopicRegistry;
+use super::shutdown::Shutdown;
+use crate::telemetry::metrics as m;
 use crate::protocol::{
     entry_frame_tail, frame_for_sub, ClientError, ClientMessage, ErrorCode, Filter, ResyncReason, ServerMessage, Since,
 };
@@ -154,6 +160,7 @@ pub struct WsSession {
     bound_address: Option<String>,
     /// The timer that ends `identity` at its `exp`.
     identity_expiry: Option<SpawnHandle>,
+    shutdown: Option<Shutdown>,
 }
 
 impl WsSession {
@@ -179,6 +186,7 @@ impl WsSession {
             identity: None,
             bound_address: None,
             identity_expiry: None,
+            shutdown: None,
         }
     }
 
@@ -231,6 +239,23 @@ impl WsSession {
 
     fn unauthorized(ctx: &mut ws::WebsocketContext<Self>, message: &str) {
         Self::send(ctx, ServerMessage::Error { id: None, code: ErrorCode::Unauthorized, message });
+    }
+
+    /// Closes the session for a restart when `shutdown` begins.
+    pub fn closing_on(mut self, shutdown: Shutdown) -> Self {
+        self.shutdown = Some(shutdown);
+        self
+    }
+
+    /// Ends every subscription with `resync` (`shutdown`) and closes with 1012.
+    fn close_for_restart(&mut self, ctx: &mut ws::WebsocketContext<Self>) {
+        let mut ids: Vec<String> = self.subs.keys().cloned().collect();
+        ids.sort();
+        for id in ids {
+            self.end(&id, ResyncReason::Shutdown, ctx);
+        }
+        ctx.close(Some(ws::CloseReason { code: ws::CloseCode::Restart, description: Some("service restart".into()) }));
+        ctx.stop();
     }
 
     fn send(ctx: &mut ws::WebsocketContext<Self>, msg: ServerMessage<'_>) {
@@ -404,6 +429,7 @@ impl WsSession {
         self.tokens.remove(&sub.token);
         self.registry.do_send(Unsubscribe { token: sub.token });
         tracing::info!(sub = id, seq = sub.last_seq, ?reason, "subscription ends with resync");
+        metrics::counter!(m::RESYNCS, "reason" => reason.as_str()).increment(1);
         Self::send(ctx, ServerMessage::Resync { sub: id, seq: sub.last_seq, reason });
     }
 }
@@ -412,6 +438,10 @@ impl Actor for WsSession {
     type Context = ws::WebsocketContext<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
+        metrics::gauge!(m::WS_CONNECTIONS).increment(1);
+        if let Some(shutdown) = &self.shutdown {
+            ctx.spawn(shutdown.begun().into_actor(self).map(|(), act, ctx| act.close_for_restart(ctx)));
+        }
         match self.upgrade_token.take() {
             Some(Ok(token)) => self.authenticate(&token, ctx),
             Some(Err(why)) => Self::unauthorized(ctx, &why),
@@ -438,6 +468,7 @@ impl Actor for WsSession {
     }
 
     fn stopped(&mut self, _ctx: &mut Self::Context) {
+        metrics::gauge!(m::WS_CONNECTIONS).decrement(1);
         for sub in self.subs.values() {
             self.registry.do_send(Unsubscribe { token: sub.token });
         }

@@ -1,19 +1,37 @@
 //! The Supervisor: routes Chainhook payloads into the log and committed entries out to
 //! listeners, and keeps the writer running.
+//!
+//! Listeners get every committed entry once, in `seq` order, whichever node appended it:
+//! what this node's writer commits and what other nodes sharing the database append (read
+//! from the store by `seq` once their head is known) are merged by the [`Sequencer`].
 
-use super::messages::{Append, Committed, GetStats, Ingest, Listen, SupervisorStats, WriteError};
+use super::cluster::{self, ClusterConfig};
+use super::messages::{
+    Append, ClusterStats, Committed, GetStats, HeadSeen, HeadSource, Ingest, Listen, SupervisorStats, WriteError,
+};
+use super::sequencer::{Next, Sequencer, MAX_HELD_ENTRIES};
 use super::writer::{EventStoreWriter, WriterConfig};
+use crate::model::LogEntry;
 use crate::store::{IngestReport, Store};
+use crate::telemetry::metrics as m;
 use actix::prelude::*;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
+
+/// Wait before reading again after a store read of other nodes' entries failed (or found
+/// nothing yet).
+pub const READ_RETRY: Duration = Duration::from_millis(200);
 
 pub struct Supervisor {
     writer: Option<Addr<EventStoreWriter>>,
     store: Store,
     writer_config: WriterConfig,
-    /// The last `seq` forwarded to listeners.
-    forwarded_seq: i64,
+    sequencer: Sequencer,
+    /// `None`: the supervisor does not follow other nodes (a one-off `ingest`).
+    cluster: Option<ClusterConfig>,
+    cluster_stats: ClusterStats,
+    retry_scheduled: bool,
     listeners: Vec<Recipient<Committed>>,
     writer_starts: Arc<AtomicU64>,
     writer_arbiter: Option<Arbiter>,
@@ -22,7 +40,85 @@ pub struct Supervisor {
 impl Supervisor {
     /// `head_seq`: the log's head at start, where live forwarding begins.
     pub fn new(store: Store, writer_config: WriterConfig, head_seq: i64) -> Self {
-        Supervisor { writer: None, store, writer_config, forwarded_seq: head_seq, listeners: Vec::new(), writer_starts: Arc::default(), writer_arbiter: None }
+        Supervisor {
+            writer: None,
+            store,
+            writer_config,
+            sequencer: Sequencer::new(head_seq, crate::store::read::MAX_PAGE, MAX_HELD_ENTRIES),
+            cluster: None,
+            cluster_stats: ClusterStats::default(),
+            retry_scheduled: false,
+            listeners: Vec::new(),
+            writer_starts: Arc::default(),
+            writer_arbiter: None,
+        }
+    }
+
+    /// Also routes what other nodes append to the same database (see [`cluster`]).
+    pub fn following_other_nodes(mut self, config: ClusterConfig) -> Self {
+        self.sequencer = Sequencer::new(self.sequencer.routed_upto(), config.read_page, MAX_HELD_ENTRIES);
+        self.cluster = Some(config);
+        self
+    }
+
+    fn forward(&mut self, entries: Arc<[LogEntry]>) {
+        if entries.is_empty() {
+            return;
+        }
+        self.listeners.retain(|l| l.connected());
+        metrics::gauge!(m::ROUTED_SEQ).set(self.sequencer.routed_upto() as f64);
+        let msg = Committed { entries };
+        for l in &self.listeners {
+            l.do_send(msg.clone());
+        }
+    }
+
+    /// Routes whatever can be routed now, and starts the store read the sequencer asks for.
+    fn pump(&mut self, ctx: &mut Context<Self>) {
+        loop {
+            match self.sequencer.next_step() {
+                Next::Route(entries) => self.forward(entries),
+                Next::Idle => return,
+                Next::Read { after, limit } => {
+                    let store = self.store.clone();
+                    let read = async move { store.entries_after(after, limit).await };
+                    ctx.spawn(read.into_actor(self).map(|result, act, ctx| {
+                        let read = match result {
+                            Ok(entries) if !entries.is_empty() => Some(entries),
+                            Ok(_) => None,
+                            Err(e) => {
+                                act.cluster_stats.read_failures += 1;
+                                tracing::warn!(error = %e, "cannot read other nodes' entries, retrying");
+                                None
+                            }
+                        };
+                        let failed = read.is_none();
+                        if let Some(entries) = act.sequencer.read_done(read) {
+                            metrics::counter!(m::CLUSTER_GAP_FILLS).increment(1);
+                            metrics::counter!(m::CLUSTER_FILLED_ENTRIES).increment(entries.len() as u64);
+                            act.forward(entries);
+                        }
+                        if failed {
+                            act.retry_later(ctx);
+                        } else {
+                            act.pump(ctx);
+                        }
+                    }));
+                    return;
+                }
+            }
+        }
+    }
+
+    fn retry_later(&mut self, ctx: &mut Context<Self>) {
+        if self.retry_scheduled {
+            return;
+        }
+        self.retry_scheduled = true;
+        ctx.run_later(READ_RETRY, |act, ctx| {
+            act.retry_scheduled = false;
+            act.pump(ctx);
+        });
     }
 }
 
@@ -42,6 +138,10 @@ impl Actor for Supervisor {
             EventStoreWriter::new(store, config, me, starts)
         }));
         self.writer_arbiter = Some(arbiter);
+        if let Some(cluster) = self.cluster {
+            let follow = cluster::follow_heads(self.store.clone(), cluster, ctx.address().recipient());
+            ctx.spawn(follow.into_actor(self));
+        }
     }
 
     fn stopped(&mut self, _ctx: &mut Context<Self>) {
@@ -66,16 +166,29 @@ impl Handler<Ingest> for Supervisor {
 impl Handler<Committed> for Supervisor {
     type Result = ();
 
-    fn handle(&mut self, msg: Committed, _ctx: &mut Context<Self>) {
-        let Some(last) = msg.entries.last() else { return };
-        if last.seq <= self.forwarded_seq {
-            return; // already forwarded (e.g. seen both locally and by notification)
+    fn handle(&mut self, msg: Committed, ctx: &mut Context<Self>) {
+        self.sequencer.committed(msg.entries);
+        self.pump(ctx);
+    }
+}
+
+impl Handler<HeadSeen> for Supervisor {
+    type Result = ();
+
+    fn handle(&mut self, msg: HeadSeen, ctx: &mut Context<Self>) {
+        match msg.source {
+            HeadSource::Notification => {
+                self.cluster_stats.notifications += 1;
+                metrics::counter!(m::CLUSTER_NOTIFICATIONS).increment(1);
+            }
+            HeadSource::Reconnect => {
+                self.cluster_stats.listener_reconnects += 1;
+                metrics::counter!(m::CLUSTER_LISTENER_RECONNECTS).increment(1);
+            }
+            HeadSource::Check => {}
         }
-        self.forwarded_seq = last.seq;
-        self.listeners.retain(|l| l.connected());
-        for l in &self.listeners {
-            l.do_send(msg.clone());
-        }
+        self.sequencer.head_seen(msg.head);
+        self.pump(ctx);
     }
 }
 
@@ -84,7 +197,7 @@ impl Handler<Listen> for Supervisor {
 
     fn handle(&mut self, msg: Listen, _ctx: &mut Context<Self>) -> i64 {
         self.listeners.push(msg.recipient);
-        self.forwarded_seq
+        self.sequencer.routed_upto()
     }
 }
 
@@ -93,9 +206,10 @@ impl Handler<GetStats> for Supervisor {
 
     fn handle(&mut self, _msg: GetStats, _ctx: &mut Context<Self>) -> Self::Result {
         MessageResult(SupervisorStats {
-            forwarded_seq: self.forwarded_seq,
+            forwarded_seq: self.sequencer.routed_upto(),
             listeners: self.listeners.iter().filter(|l| l.connected()).count(),
             writer_starts: self.writer_starts.load(Ordering::Relaxed),
+            cluster: ClusterStats { sequencer: self.sequencer.stats(), ..self.cluster_stats },
         })
     }
 }

@@ -4,6 +4,7 @@
 
 use super::messages::{AddSubscriber, Deliver, Delivery, Overflowed, RemoveSubscriber, Route, SessionSink};
 use crate::protocol::Filter;
+use crate::telemetry::metrics as m;
 use actix::prelude::*;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -53,12 +54,14 @@ impl Handler<Route> for TopicActor {
         }
         self.routed += items.len() as u64;
         let n = items.len();
+        let mut delivered = 0;
         self.subscribers.retain(|&token, sink| {
             if !sink.deliver.connected() {
                 return false;
             }
             if sink.try_reserve(n) {
                 sink.deliver.do_send(Deliver { token, items: items.clone() });
+                delivered += n as u64;
                 true
             } else {
                 tracing::info!(token, queued = sink.queued.load(std::sync::atomic::Ordering::Relaxed), "session over its outgoing bound, subscription ends");
@@ -66,5 +69,6 @@ impl Handler<Route> for TopicActor {
                 false
             }
         });
+        metrics::counter!(m::DELIVERED_ENTRIES).increment(delivered);
     }
 }

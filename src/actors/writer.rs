@@ -8,6 +8,7 @@
 use super::messages::{Append, Committed, WriteError};
 use crate::model::Payload;
 use crate::store::{Appender, IngestReport, Store, StoreError};
+use crate::telemetry::metrics as m;
 use actix::prelude::*;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -73,6 +74,8 @@ impl EventStoreWriter {
             }
         }
         self.busy = true;
+        metrics::gauge!(m::WRITER_QUEUE_DEPTH).set(self.pending.len() as f64);
+        let started = std::time::Instant::now();
         let store = self.store.clone();
         let appender = self.appender.take();
         let work = async move {
@@ -92,6 +95,9 @@ impl EventStoreWriter {
             match result {
                 Ok(appended) => {
                     tracing::debug!(head_seq = appended.head_seq, payloads = replies.len(), "committed");
+                    metrics::histogram!(m::GROUP_COMMIT_SECONDS).record(started.elapsed().as_secs_f64());
+                    metrics::histogram!(m::GROUP_COMMIT_ENTRIES).record(appended.entries.len() as f64);
+                    metrics::histogram!(m::GROUP_COMMIT_PAYLOADS).record(replies.len() as f64);
                     if !appended.entries.is_empty() {
                         act.committed.do_send(Committed { entries: appended.entries.into() });
                     }
@@ -101,6 +107,7 @@ impl EventStoreWriter {
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, payloads = replies.len(), "append failed, nothing stored");
+                    metrics::counter!(m::GROUP_COMMIT_FAILURES).increment(1);
                     let corrupt = matches!(e, StoreError::Corrupt(_));
                     for reply in replies {
                         let _ = reply.send(Err(WriteError::Unavailable(e.to_string())));
@@ -145,6 +152,7 @@ impl Handler<Append> for EventStoreWriter {
         }
         let (tx, rx) = oneshot::channel();
         self.pending.push_back((msg.payload, tx));
+        metrics::gauge!(m::WRITER_QUEUE_DEPTH).set(self.pending.len() as f64);
         self.flush(ctx);
         Box::pin(async move { rx.await.unwrap_or(Err(WriteError::WriterGone)) })
     }

@@ -21,6 +21,9 @@ pub enum ApiError {
     PayloadTooLarge { limit: usize },
     #[error("{0}")]
     Unavailable(String),
+    /// The server is stopping: retry on another node or later (the connection is closed).
+    #[error("the server is shutting down")]
+    ShuttingDown,
     #[error("not found")]
     NotFound,
     /// A sign-in answer that does not prove the address: ask for a new challenge.
@@ -38,6 +41,7 @@ impl ApiError {
             ApiError::BadRequest { code, .. } => code,
             ApiError::PayloadTooLarge { .. } => "payload_too_large",
             ApiError::Unavailable(_) => "unavailable",
+            ApiError::ShuttingDown => "shutting_down",
             ApiError::NotFound => "not_found",
             ApiError::SignInRefused { code, .. } | ApiError::Disabled { code, .. } => code,
         }
@@ -50,7 +54,7 @@ impl ResponseError for ApiError {
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
             ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable(_) | ApiError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::SignInRefused { .. } => StatusCode::UNAUTHORIZED,
             ApiError::Disabled { .. } => StatusCode::NOT_IMPLEMENTED,
@@ -66,6 +70,10 @@ impl ResponseError for ApiError {
         match self {
             ApiError::Unavailable(_) => {
                 res.insert_header((header::RETRY_AFTER, RETRY_AFTER_SECS.to_string()));
+            }
+            ApiError::ShuttingDown => {
+                // A kept-alive connection would bring the client's retry back here.
+                res.insert_header((header::RETRY_AFTER, RETRY_AFTER_SECS.to_string())).force_close();
             }
             ApiError::Unauthorized => {
                 res.insert_header((header::WWW_AUTHENTICATE, "Bearer"));

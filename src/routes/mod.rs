@@ -4,6 +4,8 @@
 mod auth;
 pub mod error;
 mod health;
+mod metrics;
+pub mod request_id;
 mod projections;
 mod read;
 mod state;
@@ -27,6 +29,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .route("/healthz", web::get().to(health::healthz))
     .route("/readyz", web::get().to(health::readyz))
     .configure(auth::configure)
+    .route("/metrics", web::get().to(metrics::render))
     .configure(projections::configure);
 }
 

@@ -1,7 +1,7 @@
 //! What every request handler can reach. Built by `startup`, read by the handlers of this
 //! module.
 
-use crate::actors::{Supervisor, TopicRegistry, WsConfig};
+use crate::actors::{Shutdown, Supervisor, TopicRegistry, WsConfig};
 use crate::auth::SignIn;
 use crate::store::Store;
 use actix::Addr;
@@ -19,4 +19,6 @@ pub struct AppState {
     pub webhook_body_limit: usize,
     /// Client tokens (verified at the WebSocket upgrade and by `auth`) and wallet sign-in.
     pub sign_in: Arc<SignIn>,
+    /// Begun when the server stops: webhooks and upgrades are refused from then on.
+    pub shutdown: Shutdown,
 }

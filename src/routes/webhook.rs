@@ -8,17 +8,35 @@ use crate::chainhook::parse_payload;
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use futures_util::StreamExt;
+use crate::telemetry::metrics as m;
 use subtle::ConstantTimeEq;
 
 /// Bodies above this size are parsed on the blocking pool so a large delivery does not
 /// hold up the HTTP worker's other connections.
 const PARSE_INLINE_LIMIT: usize = 256 * 1024;
 
-pub async fn receive(
+pub async fn receive(req: HttpRequest, body: web::Payload, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let answer = store_delivery(req, body, state).await;
+    let status = match &answer {
+        Ok(res) => res.status(),
+        Err(e) => actix_web::ResponseError::status_code(e),
+    };
+    metrics::counter!(m::WEBHOOK_REQUESTS, "status" => status.as_str().to_string()).increment(1);
+    match &answer {
+        Ok(_) => tracing::debug!(status = status.as_u16(), "webhook delivery stored"),
+        Err(e) => tracing::info!(status = status.as_u16(), error = %e, "webhook delivery refused"),
+    }
+    answer
+}
+
+async fn store_delivery(
     req: HttpRequest,
     mut body: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
+    if state.shutdown.is_draining() {
+        return Err(ApiError::ShuttingDown);
+    }
     // Authenticate before reading the body.
     if !authorized(&req, &state.webhook_secret) {
         return Err(ApiError::Unauthorized);

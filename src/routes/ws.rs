@@ -1,7 +1,7 @@
 //! `GET /ws`: the WebSocket upgrade (PROTOCOL §3). The session actor does the rest,
 //! including verifying the client token read here (PROTOCOL §4 Identity).
 
-use super::AppState;
+use super::{ApiError, AppState};
 use crate::actors::WsSession;
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -11,6 +11,9 @@ pub async fn upgrade(
     stream: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, actix_web::Error> {
+    if state.shutdown.is_draining() {
+        return Err(ApiError::ShuttingDown.into());
+    }
     let token = upgrade_token(&req);
     WsSession::new(
         state.topics.clone(),
@@ -19,6 +22,7 @@ pub async fn upgrade(
         state.sign_in.tokens().clone(),
         token,
     )
+    .closing_on(state.shutdown.clone())
     .start(&req, stream)
 }
 

@@ -141,6 +141,9 @@ pub(crate) struct Inner {
     /// the runtime that created it; created on an actix worker, one busy worker would stall
     /// queries issued from all the others.
     pub db_runtime: DbRuntime,
+    /// PostgreSQL: the backend pid of this process's appender connection (0 while none),
+    /// so the log listener can tell this node's own notifications from other nodes'.
+    pub appender_pid: std::sync::atomic::AtomicI32,
 }
 
 pub(crate) struct DbRuntime(Option<tokio::runtime::Runtime>);
@@ -292,7 +295,7 @@ impl Inner {
                 Backend::Sqlite(pool)
             }
         };
-        Ok(Inner { backend, config, db_runtime })
+        Ok(Inner { backend, config, db_runtime, appender_pid: Default::default() })
     }
 
     /// A connection from the read pool, for [`on_backend!`](super::backend::on_backend).

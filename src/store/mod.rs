@@ -15,6 +15,7 @@ pub mod entry;
 pub mod history;
 mod migrate;
 mod multi_insert;
+pub mod notify;
 mod plan;
 mod prepared;
 mod rows;
@@ -25,6 +26,7 @@ pub(crate) mod sqlite_pragmas;
 pub use append::{Appender, IngestReport};
 pub use connect::{configure_sqlite_process, DatabaseUrl, StoreConfig};
 pub use history::{EntryFilter, HistoryPage};
+pub use notify::{HeadListener, LISTENER_APPLICATION_NAME, LOG_CHANNEL};
 pub use read::{CanonicalView, EventQuery, Head, StoredEvent};
 
 use std::sync::Arc;

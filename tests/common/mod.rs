@@ -5,6 +5,7 @@
 //! Each test gets its own database, dropped at the end. SQLite: a file in a temp folder.
 #![allow(dead_code)]
 
+pub mod node;
 pub mod ws;
 
 use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};

@@ -139,6 +139,21 @@ impl WsClient {
         }
     }
 
+    /// Reads until the server's close frame: the messages before it and its code (`None`:
+    /// the connection ended without a close frame). Panics if it stays open past `wait`.
+    pub async fn read_until_close(&mut self, wait: Duration) -> (Vec<Value>, Option<u16>) {
+        let deadline = tokio::time::Instant::now() + wait;
+        let mut out = Vec::new();
+        loop {
+            match tokio::time::timeout_at(deadline, self.stream.next()).await.expect("server closes in time") {
+                Some(Ok(Message::Text(t))) => out.push(serde_json::from_str(t.as_str()).expect("server sends JSON")),
+                Some(Ok(Message::Close(frame))) => return (out, frame.map(|f| u16::from(f.code))),
+                Some(Ok(_)) => continue,
+                Some(Err(_)) | None => return (out, None),
+            }
+        }
+    }
+
     /// Messages that arrive within `wait` (to check that nothing more comes).
     pub async fn drain(&mut self, wait: Duration) -> Vec<Value> {
         let mut out = Vec::new();

@@ -82,10 +82,11 @@ impl WriteConn {
         }
     }
 
-    /// Writes the group's last rows and commits.
-    pub(super) async fn write_and_commit(&mut self, rows: Rows, queued: Queued) -> Result<(), GroupFailure> {
+    /// Writes the group's last rows and commits; `new_head`: the head `seq` after the
+    /// group when it appended entries (PostgreSQL notifies the other nodes of it).
+    pub(super) async fn write_and_commit(&mut self, rows: Rows, queued: Queued, new_head: Option<i64>) -> Result<(), GroupFailure> {
         match &mut self.0 {
-            Backend::Pg(c) => pg::write_and_commit(c, rows).await,
+            Backend::Pg(c) => pg::write_and_commit(c, rows, new_head).await,
             Backend::Sqlite(w) => sqlite::write_and_commit(w, rows, queued).await,
         }
     }

@@ -108,7 +108,8 @@ pub(super) async fn append_in_transaction(
             rows.new_blocks = writes.new_blocks;
             rows.blocks = writes.block_upserts;
             phases.lap(Phase::Write);
-            conn.write_and_commit(rows, queued).await?;
+            let new_head = (!entries.is_empty()).then_some(head);
+            conn.write_and_commit(rows, queued, new_head).await?;
             phases.lap(Phase::Commit);
             return Ok((Appended { reports, entries, head_seq: head }, numbered, staged));
         }

@@ -9,6 +9,7 @@
 use super::group::Rows;
 use crate::store::classify;
 use crate::store::connect::{establish_pg, Inner};
+use crate::store::notify::notify_sql;
 use crate::store::prepared::{bind, Bind, Prepared};
 use crate::store::rows::BlockRow;
 use crate::store::schema::log_entries;
@@ -43,6 +44,12 @@ pub(super) async fn open(inner: &Inner) -> Result<AsyncPgConnection, StoreError>
     conn.batch_execute(&format!("SET work_mem = '{WORK_MEM}'"))
         .await
         .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+    // The log listener skips this connection's notifications (see `store::notify`).
+    let pid: i32 = diesel::select(diesel::dsl::sql::<Integer>("pg_backend_pid()"))
+        .get_result(&mut conn)
+        .await
+        .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+    inner.appender_pid.store(pid, std::sync::atomic::Ordering::Release);
     Ok(conn)
 }
 
@@ -78,10 +85,16 @@ pub(super) async fn begin(c: &mut AsyncPgConnection, ids: &[(i64, String)]) -> Q
     Ok((head, rows))
 }
 
-/// Writes a group's last rows and commits.
-pub(super) async fn write_and_commit(c: &mut AsyncPgConnection, rows: Rows) -> Result<(), super::GroupFailure> {
+/// Writes a group's last rows and commits. A group that appended announces its new head
+/// `seq` to the other nodes (`store::notify`) in the same round trip as the COMMIT: the
+/// notification is part of the transaction, delivered only if it commits.
+pub(super) async fn write_and_commit(c: &mut AsyncPgConnection, rows: Rows, new_head: Option<i64>) -> Result<(), super::GroupFailure> {
     write(c, rows).await?;
-    c.batch_execute("COMMIT").await.map_err(|e| super::GroupFailure::Commit(classify(e)))
+    let commit = match new_head {
+        Some(head) => format!("{}; COMMIT", notify_sql(head)),
+        None => "COMMIT".to_string(),
+    };
+    c.batch_execute(&commit).await.map_err(|e| super::GroupFailure::Commit(classify(e)))
 }
 
 const INSERT_LOG: &str = "INSERT INTO log_entries (seq, kind, block_hash, block_height, \

@@ -5,15 +5,18 @@ import type { ChainEvent, Filter, Rollback, ServerFrame, Since } from './types.j
 /** What a user can show: connecting (also while waiting to retry), connected, disconnected. */
 export type ConnectionState = 'connecting' | 'connected' | 'disconnected';
 
-/** The part of the WebSocket API the client uses: the browser's global or Node's `ws`. */
+/**
+ * The part of the WebSocket API the client uses: the browser's global or Node's `ws`. The
+ * handlers' parameters are `never` so that both implementations' own event types fit.
+ */
 export interface WebSocketLike {
   readonly readyState: number;
   send(data: string): void;
   close(code?: number, reason?: string): void;
-  onopen: ((ev: unknown) => void) | null;
-  onclose: ((ev: unknown) => void) | null;
-  onerror: ((ev: unknown) => void) | null;
-  onmessage: ((ev: { data: unknown }) => void) | null;
+  onopen: ((ev: never) => unknown) | null;
+  onclose: ((ev: never) => unknown) | null;
+  onerror: ((ev: never) => unknown) | null;
+  onmessage: ((ev: never) => unknown) | null;
 }
 export type WebSocketConstructor = new (url: string) => WebSocketLike;
 
@@ -248,7 +251,7 @@ export class RealtimeClient {
       }
       this.armHeartbeat();
     };
-    socket.onmessage = (ev) => {
+    socket.onmessage = (ev: { data: unknown }) => {
       if (this.socket !== socket) return;
       this.armHeartbeat();
       if (typeof ev.data !== 'string') return;

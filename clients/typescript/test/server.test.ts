@@ -10,7 +10,6 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { WebSocket as WsSocket } from 'ws';
 import { RealtimeClient } from '../src/client.js';
-import type { WebSocketConstructor } from '../src/client.js';
 import type { ChainEvent, Filter } from '../src/types.js';
 
 const here = fileURLToPath(new URL('.', import.meta.url)); // build/test/
@@ -118,7 +117,7 @@ test('events, a reorg and a server restart reach the client without loss or dupl
   let url = server.base.replace(/^http/, 'ws') + '/ws';
   const client = new RealtimeClient({
     url: () => url,
-    WebSocket: RecordingSocket as unknown as WebSocketConstructor,
+    WebSocket: RecordingSocket,
     minReconnectDelay: 50,
     maxReconnectDelay: 200,
   });
@@ -152,6 +151,14 @@ test('events, a reorg and a server restart reach the client without loss or dupl
     assert.equal(all.events.filter((e) => e.blockHash === oldHash).length, 0, 'rolled-back events removed');
     assert.equal(rolledBackSeqs.length, 2);
     assert.equal(all.events.length, 5);
+
+    // A subscription from seq 0 after the reorg replays the history, rollbacks included, and
+    // ends up holding only the canonical events.
+    const late = client.subscribe({ type: 'all' }, { since: { seq: 0 } });
+    await until(() => late.caughtUp, 'the late subscription to catch up');
+    assert.deepEqual(late.events.map((e) => e.seq), all.events.map((e) => e.seq));
+    filters.push([{ type: 'all' }, '']);
+    subs.push(late);
 
     // When the server dies and a new one starts on the same database (new port) with a block
     // committed while the client was away, the client resumes with nothing lost or repeated.

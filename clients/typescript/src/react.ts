@@ -51,7 +51,6 @@ export function useRealtimeEvents(options: UseRealtimeEventsOptions): ViewSnapsh
       getSnapshot: shared.snapshotReader(filters),
     };
     // The key stands for the filters: a new array of equal filters keeps the store.
-    // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [client, key]);
   return useSyncExternalStore(store.subscribe, store.getSnapshot, () => SERVER_SNAPSHOT);
 }

@@ -92,6 +92,18 @@ async fn metrics_count_what_the_server_does() {
     assert_eq!(value(&after, "timebank_topics"), 1.0);
     assert_eq!(value(&after, "timebank_routed_seq"), 5.0);
     assert_eq!(value(&after, "timebank_writer_queue_depth"), 0.0);
+
+    // The projections fold what was committed: their checkpoint reaches the head, the lag 0.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    loop {
+        let now = scrape(&app).await;
+        if value(&now, "timebank_projection_seq") == 5.0 {
+            assert_eq!(value(&now, "timebank_projection_lag_seq"), 0.0, "{now:?}");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "projections never reached seq 5: {now:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
 }
 
 #[actix_web::test]

@@ -33,6 +33,8 @@ use crate::store::DatabaseUrl;
 use actix::prelude::*;
 pub use queue::QueueStats;
 use queue::{Work, WorkQueue};
+use crate::telemetry::metrics as m;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
@@ -129,6 +131,36 @@ pub struct Projector {
     config: ProjectorConfig,
     supervisor: Addr<Supervisor>,
     queue: Arc<WorkQueue>,
+    progress: Arc<Progress>,
+}
+
+/// How far the projections are behind the log, for `GET /metrics`: the last `seq` committed
+/// to the projector, and the lowest checkpoint of its projections.
+#[derive(Default)]
+struct Progress {
+    committed: AtomicI64,
+    folded: AtomicI64,
+}
+
+impl Progress {
+    fn committed(&self, seq: i64) {
+        self.committed.fetch_max(seq, Ordering::Relaxed);
+        self.publish();
+    }
+
+    fn folded(&self, engine: &Engine) {
+        if let Some(lowest) = engine.checkpoints().iter().map(|(_, _, checkpoint)| *checkpoint).min() {
+            self.folded.store(lowest, Ordering::Relaxed);
+            self.committed.fetch_max(lowest, Ordering::Relaxed);
+            self.publish();
+        }
+    }
+
+    fn publish(&self) {
+        let (committed, folded) = (self.committed.load(Ordering::Relaxed), self.folded.load(Ordering::Relaxed));
+        metrics::gauge!(m::PROJECTION_SEQ).set(folded as f64);
+        metrics::gauge!(m::PROJECTION_LAG).set(committed.saturating_sub(folded).max(0) as f64);
+    }
 }
 
 impl Projector {
@@ -138,6 +170,7 @@ impl Projector {
             config,
             supervisor,
             queue,
+            progress: Arc::new(Progress::default()),
         }
     }
 }
@@ -164,9 +197,10 @@ impl Actor for Projector {
             }
             let config = act.config.clone();
             let queue = act.queue.clone();
+            let progress = act.progress.clone();
             let spawned = std::thread::Builder::new()
                 .name("projector".into())
-                .spawn(move || run(config, queue));
+                .spawn(move || run(config, queue, progress));
             match spawned {
                 Ok(_) => {}
                 Err(e) => {
@@ -182,6 +216,9 @@ impl Handler<Committed> for Projector {
     type Result = ();
 
     fn handle(&mut self, msg: Committed, _ctx: &mut Context<Self>) {
+        if let Some(last) = msg.entries.last() {
+            self.progress.committed(last.seq);
+        }
         self.queue.push(msg.entries);
     }
 }
@@ -196,7 +233,7 @@ impl Handler<GetProjectorStats> for Projector {
 
 /// The projector thread: open, start (build/rebuild/catch up), then fold batches until
 /// the actor (which fills the queue) goes away.
-fn run(config: ProjectorConfig, queue: Arc<WorkQueue>) {
+fn run(config: ProjectorConfig, queue: Arc<WorkQueue>, progress: Arc<Progress>) {
     let mut engine = loop {
         match Db::open(&config.url, SQLITE_BUSY_TIMEOUT) {
             Ok(db) => {
@@ -215,6 +252,7 @@ fn run(config: ProjectorConfig, queue: Arc<WorkQueue>) {
     let mut healthy = match engine.start(&mut |_, _| {}) {
         Ok(()) => {
             tracing::info!(checkpoints = ?engine.checkpoints(), "projections caught up");
+            progress.folded(&engine);
             true
         }
         Err(e) => {
@@ -242,7 +280,10 @@ fn run(config: ProjectorConfig, queue: Arc<WorkQueue>) {
             Work::Batches(_) | Work::Behind | Work::TimedOut => engine.start(&mut |_, _| {}),
         };
         match result {
-            Ok(()) => healthy = true,
+            Ok(()) => {
+                progress.folded(&engine);
+                healthy = true;
+            }
             Err(e) => {
                 tracing::warn!(error = %e, "projection batch failed, will refold from the checkpoints");
                 healthy = false;

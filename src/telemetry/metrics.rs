@@ -32,6 +32,10 @@ pub const DELIVERED_ENTRIES: &str = "timebank_delivered_entries_total";
 pub const RESYNCS: &str = "timebank_resyncs_total";
 /// The last `seq` routed to this node's topics and projections (gauge).
 pub const ROUTED_SEQ: &str = "timebank_routed_seq";
+/// The lowest checkpoint of the live projections: every entry up to it is folded (gauge).
+pub const PROJECTION_SEQ: &str = "timebank_projection_seq";
+/// Entries committed to the projector and not folded yet by its slowest projection (gauge).
+pub const PROJECTION_LAG: &str = "timebank_projection_lag_seq";
 /// Notifications of other nodes' commits received (counter).
 pub const CLUSTER_NOTIFICATIONS: &str = "timebank_cluster_notifications_total";
 /// Store reads that routed entries this node did not commit (counter).
@@ -103,6 +107,8 @@ fn describe() {
     describe_counter!(DELIVERED_ENTRIES, "Entries handed to WebSocket sessions by topics (live delivery).");
     describe_counter!(RESYNCS, "Subscriptions ended with resync, by reason.");
     describe_gauge!(ROUTED_SEQ, "Last seq routed to this node's topics and projections.");
+    describe_gauge!(PROJECTION_SEQ, "Lowest checkpoint of the live projections: every entry up to it is folded.");
+    describe_gauge!(PROJECTION_LAG, "Entries committed to the projector and not yet folded by its slowest projection.");
     describe_counter!(CLUSTER_NOTIFICATIONS, "Notifications of other nodes' commits received.");
     describe_counter!(CLUSTER_GAP_FILLS, "Store reads that routed entries this node did not commit.");
     describe_counter!(CLUSTER_FILLED_ENTRIES, "Entries routed by those reads.");

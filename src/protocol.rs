@@ -320,12 +320,17 @@ impl ServerFrame {
 /// The part of an `event`/`rollback` frame shared by every subscriber of an entry:
 /// `"type":"event","event":{…}}`. `None` for entries that never reach subscribers.
 pub fn entry_frame_tail(entry: &LogEntry) -> Option<Arc<str>> {
-    let name = match entry.kind {
+    frame_tail(entry.kind, &entry.body)
+}
+
+/// [`entry_frame_tail`] of an entry of `kind` whose object is `body`.
+pub fn frame_tail(kind: EntryKind, body: &str) -> Option<Arc<str>> {
+    let name = match kind {
         EntryKind::Event => "event",
         EntryKind::Rollback => "rollback",
         EntryKind::BlockApplied | EntryKind::BlockRolledBack => return None,
     };
-    Some(Arc::from(format!("\"type\":\"{name}\",\"{name}\":{}}}", entry.body)))
+    Some(Arc::from(format!("\"type\":\"{name}\",\"{name}\":{body}}}")))
 }
 
 /// A whole `event`/`rollback` frame for one subscription: `{"sub":"s1",` + the tail.

@@ -2,7 +2,7 @@
 //! from the store page by page up to the handover `seq` (see [`super::session`]).
 
 use crate::protocol::Filter;
-use crate::model::LogEntry;
+use crate::store::paged::PageEntry;
 use crate::store::{EntryFilter, HistoryPage, Store, StoreError};
 
 /// Longest chain of abandoned blocks followed back from a stale `since.blockHash`.
@@ -67,7 +67,7 @@ pub(super) async fn fork_rollbacks(
     block_hash: &str,
     height: i64,
     upto: i64,
-) -> Result<(Vec<LogEntry>, i64), StoreError> {
+) -> Result<(Vec<PageEntry>, i64), StoreError> {
     let mut abandoned = Vec::new();
     let mut fork_height = height;
     // A block's parent is one height below it.

@@ -37,9 +37,9 @@ use super::catchup::{entry_filter, fork_rollbacks, read_page, Cursor};
 use super::messages::{Deliver, Delivery, Overflowed, SessionSink, Subscribe, Unsubscribe};
 use super::registry::TopicRegistry;
 use crate::protocol::{
-    entry_frame_tail, frame_for_sub, ClientError, ClientMessage, ErrorCode, Filter, ResyncReason, ServerMessage, Since,
+    frame_for_sub, frame_tail, ClientError, ClientMessage, ErrorCode, Filter, ResyncReason, ServerMessage, Since,
 };
-use crate::model::LogEntry;
+use crate::store::paged::PageEntry;
 use crate::store::{HistoryPage, Store, StoreError};
 use actix::prelude::*;
 use actix_web_actors::ws;
@@ -283,8 +283,8 @@ impl WsSession {
         self.deliver_live(id, &buffered, ctx);
     }
 
-    fn send_entry(&mut self, id: &str, entry: &LogEntry, ctx: &mut ws::WebsocketContext<Self>) {
-        if let Some(tail) = entry_frame_tail(entry) {
+    fn send_entry(&mut self, id: &str, entry: &PageEntry, ctx: &mut ws::WebsocketContext<Self>) {
+        if let Some(tail) = frame_tail(entry.kind, &entry.body) {
             self.deliver_live(id, &[Delivery { seq: entry.seq, tail }], ctx);
         }
     }

@@ -177,6 +177,9 @@ pub(crate) fn pool_error(e: bb8::RunError<PoolError>) -> StoreError {
     }
 }
 
+/// Session settings of every PostgreSQL connection the store opens (see [`establish_pg`]).
+pub const PG_SESSION_SETTINGS: &str = "SET plan_cache_mode = force_custom_plan";
+
 /// Opens one PostgreSQL connection whose socket is driven by the database runtime.
 ///
 /// diesel prepares and caches its statements per connection. PostgreSQL switches a prepared
@@ -191,7 +194,7 @@ pub(crate) async fn establish_pg(
 ) -> diesel::ConnectionResult<AsyncPgConnection> {
     let connect = async move {
         let mut conn = AsyncPgConnection::establish(&url).await?;
-        conn.batch_execute("SET plan_cache_mode = force_custom_plan")
+        conn.batch_execute(PG_SESSION_SETTINGS)
             .await
             .map_err(|e| diesel::ConnectionError::BadConnection(e.to_string()))?;
         Ok(conn)

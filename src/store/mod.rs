@@ -15,6 +15,7 @@ pub mod entry;
 pub mod history;
 mod migrate;
 mod multi_insert;
+pub mod paged;
 mod plan;
 mod prepared;
 mod rows;
@@ -23,7 +24,7 @@ pub mod schema;
 pub(crate) mod sqlite_pragmas;
 
 pub use append::{Appender, IngestReport};
-pub use connect::{configure_sqlite_process, DatabaseUrl, StoreConfig};
+pub use connect::{configure_sqlite_process, DatabaseUrl, StoreConfig, PG_SESSION_SETTINGS};
 pub use history::{EntryFilter, HistoryPage};
 pub use read::{CanonicalView, EventQuery, Head, StoredEvent};
 

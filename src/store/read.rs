@@ -6,6 +6,7 @@ use crate::model::{EntryKind, LogEntry};
 use super::rows::LogRow;
 use super::schema::{address_entries, address_recent, blocks, log_entries, principals};
 use super::backend::on_backend;
+use super::paged::{Height, Kinds, PageRow, PagedSql, Walk};
 use super::{Store, StoreError};
 use crate::model::EventType;
 use diesel::prelude::*;
@@ -40,6 +41,23 @@ pub struct EventQuery {
     pub from_block_height: Option<i64>,
     /// Page size, capped at [`MAX_PAGE`].
     pub limit: i64,
+}
+
+impl EventQuery {
+    /// The page this query reads.
+    pub fn walk(&self) -> Walk<'_> {
+        Walk {
+            after: self.after_seq,
+            upto: None,
+            kinds: Kinds::Events,
+            contract_id: self.contract_id.as_deref(),
+            event_type: self.event_type,
+            address: self.address.as_deref(),
+            height: self.from_block_height.map(Height::AtLeast),
+            block_hash: None,
+            limit: self.limit.clamp(1, MAX_PAGE),
+        }
+    }
 }
 
 /// An event entry as stored, and whether a later rollback entry undid it.
@@ -108,42 +126,18 @@ impl Store {
 
     /// Event entries in `seq` order, canonical and rolled back alike.
     pub async fn events(&self, q: &EventQuery) -> Result<Vec<StoredEvent>, StoreError> {
-        let limit = q.limit.clamp(1, MAX_PAGE);
-        let rows: Vec<(i64, String)> = on_backend!(&mut self.inner.conn().await?, |c| {
-            let mut query = log_entries::table
-                .filter(log_entries::kind.eq(EntryKind::Event as i16))
-                .filter(log_entries::seq.gt(q.after_seq))
-                .select((log_entries::seq, log_entries::body))
-                .order(log_entries::seq.asc())
-                .limit(limit)
-                .into_boxed();
-            if let Some(contract) = &q.contract_id {
-                query = query.filter(log_entries::contract_key.eq(principal_number(contract)));
-            }
-            if let Some(t) = q.event_type {
-                query = query.filter(log_entries::type_code.eq(t.code()));
-            }
-            if let Some(h) = q.from_block_height {
-                query = query.filter(log_entries::block_height.ge(h));
-            }
-            if let Some(address) = &q.address {
-                query = query.filter(touches(address, q.after_seq, i64::MAX));
-            }
-            query.load(c).await?
-        });
+        let walk = q.walk();
+        let rows: Vec<PageRow> =
+            on_backend!(&mut self.inner.conn().await?, |c| PagedSql::walk(&walk).load(c).await?);
         let seqs: Vec<i64> = rows.iter().map(|r| r.0).collect();
         let undone: Vec<Option<i64>> = if seqs.is_empty() {
             Vec::new()
         } else {
-            on_backend!(&mut self.inner.conn().await?, |c| log_entries::table
-                .filter(log_entries::rollback_of.eq_any(&seqs))
-                .select(log_entries::rollback_of)
-                .load(c)
-                .await?)
+            on_backend!(&mut self.inner.conn().await?, |c| PagedSql::undone(&seqs, None).load(c).await?)
         };
         Ok(rows
             .into_iter()
-            .map(|(seq, body)| StoredEvent { seq, body, rolled_back: undone.contains(&Some(seq)) })
+            .map(|(seq, _, body)| StoredEvent { seq, body, rolled_back: undone.contains(&Some(seq)) })
             .collect())
     }
 

@@ -39,8 +39,7 @@ use super::registry::TopicRegistry;
 use crate::protocol::{
     frame_for_sub, frame_tail, ClientError, ClientMessage, ErrorCode, Filter, ResyncReason, ServerMessage, Since,
 };
-use crate::store::paged::PageEntry;
-use crate::store::{HistoryPage, Store, StoreError};
+use crate::store::{Page, PageEntry, Store, StoreError};
 use actix::prelude::*;
 use actix_web_actors::ws;
 use std::collections::HashMap;
@@ -225,7 +224,7 @@ impl WsSession {
             }
             Some(Since::BlockHeight { height, block_hash: Some(hash) }) => {
                 let store = self.store.clone();
-                let filter = entry_filter(&sub.filter);
+                let filter = sub.filter.clone();
                 let work = async move { fork_rollbacks(&store, &filter, &hash, height, upto).await };
                 ctx.spawn(work.into_actor(self).map(move |res, act, ctx| {
                     let Some(id) = act.tokens.get(&token).cloned() else { return };
@@ -252,7 +251,7 @@ impl WsSession {
         let filter = entry_filter(&sub.filter);
         let limit = self.config.history_page;
         let work = async move { read_page(&store, &filter, cursor, upto, limit).await };
-        ctx.spawn(work.into_actor(self).map(move |res: Result<HistoryPage, StoreError>, act, ctx| {
+        ctx.spawn(work.into_actor(self).map(move |res: Result<Page, StoreError>, act, ctx| {
             let Some(id) = act.tokens.get(&token).cloned() else { return };
             match res {
                 Ok(page) => {

@@ -5,7 +5,7 @@
 //! `(type_code, seq)`, `address_entries (principal, seq)`, `(block_height, seq)`.
 
 use crate::model::{EntryKind, EventType};
-use super::paged::{Height, Kinds, PageEntry, PageRow, PagedSql, Walk};
+use super::paged::{Height, Kinds, Page, PageEntry, PagedSql, Walk};
 use super::read::MAX_PAGE;
 use super::schema::{blocks, log_entries};
 use super::backend::on_backend;
@@ -22,16 +22,6 @@ pub struct EntryFilter {
     pub address: Option<String>,
 }
 
-/// One page of history.
-#[derive(Debug, Clone, Default)]
-pub struct HistoryPage {
-    pub entries: Vec<PageEntry>,
-    /// The last `seq` the page looked at: the next page starts after it.
-    pub cursor: i64,
-    /// No matching entry remains in the range.
-    pub done: bool,
-}
-
 impl EntryFilter {
     /// The page of [`Store::history_since_seq`].
     pub fn since_seq_walk(&self, after: i64, upto: i64, limit: i64) -> Walk<'_> {
@@ -41,11 +31,6 @@ impl EntryFilter {
     /// The page of [`Store::history_canonical_above`] (before the rollbacks are checked).
     pub fn canonical_above_walk(&self, height: i64, after: i64, upto: i64, limit: i64) -> Walk<'_> {
         Walk { upto: Some(upto), height: Some(Height::Above(height)), ..self.walk(Kinds::Events, after, limit) }
-    }
-
-    /// A page of [`Store::history_rollbacks_of_block`].
-    pub fn rollbacks_of_block_walk<'a>(&'a self, block_hash: &'a str, after: i64, upto: i64) -> Walk<'a> {
-        Walk { upto: Some(upto), block_hash: Some(block_hash), ..self.walk(Kinds::Rollbacks, after, MAX_PAGE) }
     }
 
     fn walk(&self, kinds: Kinds, after: i64, limit: i64) -> Walk<'_> {
@@ -59,6 +44,18 @@ impl EntryFilter {
     }
 }
 
+/// A page of [`Store::history_rollbacks_of_block`]: the block's height's entries after
+/// `after`, through the height index.
+pub fn rollbacks_of_block_walk(block_hash: &str, height: i64, after: i64, upto: i64) -> Walk<'_> {
+    Walk {
+        upto: Some(upto),
+        kinds: Kinds::Rollbacks,
+        height: Some(Height::At(height)),
+        block_hash: Some(block_hash),
+        ..Walk::after(after, MAX_PAGE)
+    }
+}
+
 impl Store {
     /// Events and rollbacks matching `filter` with `seq` in `(after, upto]`, in order.
     pub async fn history_since_seq(
@@ -67,8 +64,8 @@ impl Store {
         after: i64,
         upto: i64,
         limit: i64,
-    ) -> Result<HistoryPage, StoreError> {
-        self.history_page(&filter.since_seq_walk(after, upto, limit)).await
+    ) -> Result<Page, StoreError> {
+        self.page(&filter.since_seq_walk(after, upto, limit)).await
     }
 
     /// Events matching `filter` of blocks above `height`, with `seq` in `(after, upto]`,
@@ -80,30 +77,31 @@ impl Store {
         after: i64,
         upto: i64,
         limit: i64,
-    ) -> Result<HistoryPage, StoreError> {
-        let mut page = self.history_page(&filter.canonical_above_walk(height, after, upto, limit)).await?;
+    ) -> Result<Page, StoreError> {
+        let mut page = self.page(&filter.canonical_above_walk(height, after, upto, limit)).await?;
         let seqs: Vec<i64> = page.entries.iter().map(|e| e.seq).collect();
         if !seqs.is_empty() {
-            let undone: Vec<Option<i64>> =
-                on_backend!(&mut self.inner.conn().await?, |c| PagedSql::undone(&seqs, Some(upto)).load(c).await?);
-            page.entries.retain(|e| !undone.contains(&Some(e.seq)));
+            let undone: Vec<(i64, Option<i64>)> =
+                on_backend!(&mut self.inner.conn().await?, |c| PagedSql::undone(&seqs).load(c).await?);
+            let undone: Vec<i64> = undone.into_iter().filter(|(seq, _)| *seq <= upto).filter_map(|(_, of)| of).collect();
+            page.entries.retain(|e| !undone.contains(&e.seq));
         }
         Ok(page)
     }
 
-    /// Rollback entries matching `filter` of block `block_hash` with `seq` in
-    /// `(after, upto]`, in order.
+    /// The rollback entries of block `(height, block_hash)` with `seq` in `(after, upto]`,
+    /// in order: those of one application of the block, when `after` is its marker.
     pub async fn history_rollbacks_of_block(
         &self,
-        filter: &EntryFilter,
         block_hash: &str,
+        height: i64,
         after: i64,
         upto: i64,
     ) -> Result<Vec<PageEntry>, StoreError> {
         let mut out = Vec::new();
         let mut cursor = after;
         loop {
-            let p = self.history_page(&filter.rollbacks_of_block_walk(block_hash, cursor, upto)).await?;
+            let p = self.page(&rollbacks_of_block_walk(block_hash, height, cursor, upto)).await?;
             out.extend(p.entries);
             if p.done {
                 return Ok(out);
@@ -134,14 +132,5 @@ impl Store {
             .select(diesel::dsl::max(log_entries::seq))
             .first::<Option<i64>>(c)
             .await?))
-    }
-
-    async fn history_page(&self, walk: &Walk<'_>) -> Result<HistoryPage, StoreError> {
-        let rows: Vec<PageRow> = on_backend!(&mut self.inner.conn().await?, |c| PagedSql::walk(walk).load(c).await?);
-        let upto = walk.upto.unwrap_or(i64::MAX);
-        let done = (rows.len() as i64) < walk.limit;
-        let cursor = if done { upto } else { rows.last().map_or(upto, |row| row.0) };
-        let entries = rows.into_iter().map(PageEntry::from_row).collect::<Result<Vec<_>, _>>()?;
-        Ok(HistoryPage { entries, cursor, done })
     }
 }

@@ -24,8 +24,9 @@ pub mod schema;
 pub(crate) mod sqlite_pragmas;
 
 pub use append::{Appender, IngestReport};
-pub use connect::{configure_sqlite_process, DatabaseUrl, StoreConfig, PG_SESSION_SETTINGS};
-pub use history::{EntryFilter, HistoryPage};
+pub use connect::{configure_sqlite_process, DatabaseUrl, StoreConfig, PG_PAGED_READ_SETTINGS, PG_SESSION_SETTINGS};
+pub use history::EntryFilter;
+pub use paged::{Page, PageEntry};
 pub use read::{CanonicalView, EventQuery, Head, StoredEvent};
 
 use std::sync::Arc;

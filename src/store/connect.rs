@@ -190,8 +190,10 @@ pub const PG_SESSION_SETTINGS: &str = "SET plan_cache_mode = force_custom_plan";
 /// prefers a bitmap scan of the whole range and a sort to the walk, so a page costs its
 /// range, not its rows. Turning sorts and sequential scans off leaves the planner the walk
 /// (or the lookup), whatever the statistics say; a query that had no other plan would still
-/// run, only costed as such.
-pub const PG_PAGED_READ_SETTINGS: &str = "SET enable_sort = off; SET enable_seqscan = off";
+/// run, only costed as such. That cost passes every JIT threshold, so JIT is off too: it
+/// would compile such a query at each execution, and none of these queries runs long
+/// enough to gain from it.
+pub const PG_PAGED_READ_SETTINGS: &str = "SET enable_sort = off; SET enable_seqscan = off; SET jit = off";
 
 /// Opens one PostgreSQL connection whose socket is driven by the database runtime.
 ///

@@ -356,12 +356,35 @@ impl ServerFrame {
 /// The part of an `event`/`rollback` frame shared by every subscriber of an entry:
 /// `"type":"event","event":{…}}`. `None` for entries that never reach subscribers.
 pub fn entry_frame_tail(entry: &LogEntry) -> Option<Arc<str>> {
-    let name = match entry.kind {
-        EntryKind::Event => "event",
-        EntryKind::Rollback => "rollback",
-        EntryKind::BlockApplied | EntryKind::BlockRolledBack => return None,
-    };
+    let name = frame_type(entry.kind)?;
     Some(Arc::from(format!("\"type\":\"{name}\",\"{name}\":{}}}", entry.body)))
+}
+
+/// The frame `type` of an entry of `kind`; `None` for kinds subscribers never receive.
+fn frame_type(kind: EntryKind) -> Option<&'static str> {
+    match kind {
+        EntryKind::Event => Some("event"),
+        EntryKind::Rollback => Some("rollback"),
+        EntryKind::BlockApplied | EntryKind::BlockRolledBack => None,
+    }
+}
+
+/// The whole frame of a history entry of `kind` whose object is `body`, for one
+/// subscription: what [`frame_for_sub`] makes of [`entry_frame_tail`], in one allocation
+/// (history entries go to one subscriber, so nothing is shared).
+pub fn history_frame(sub_json: &str, kind: EntryKind, body: &str) -> Option<String> {
+    let name = frame_type(kind)?;
+    let mut s = String::with_capacity(24 + sub_json.len() + 2 * name.len() + body.len());
+    s.push_str("{\"sub\":");
+    s.push_str(sub_json);
+    s.push_str(",\"type\":\"");
+    s.push_str(name);
+    s.push_str("\",\"");
+    s.push_str(name);
+    s.push_str("\":");
+    s.push_str(body);
+    s.push('}');
+    Some(s)
 }
 
 /// A whole `event`/`rollback` frame for one subscription: `{"sub":"s1",` + the tail.
@@ -540,5 +563,15 @@ mod tests {
         let frame = frame_for_sub("\"s1\"", "\"type\":\"event\",\"event\":{\"seq\":1}}");
         let v: Value = serde_json::from_str(&frame).expect("valid JSON");
         assert_eq!(v, json!({"type":"event","sub":"s1","event":{"seq":1}}));
+    }
+
+    /// A history entry's frame is the frame live delivery writes for the same entry.
+    #[test]
+    fn history_frames_are_the_live_frames() {
+        for kind in [EntryKind::Event, EntryKind::Rollback, EntryKind::BlockApplied, EntryKind::BlockRolledBack] {
+            let e = entry(kind, Some("C"), EventType::PrintEvent, &["A"]);
+            let live = entry_frame_tail(&e).map(|tail| frame_for_sub("\"s\\\"1\"", &tail));
+            assert_eq!(history_frame("\"s\\\"1\"", kind, &e.body), live, "{kind:?}");
+        }
     }
 }

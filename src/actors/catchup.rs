@@ -1,9 +1,11 @@
 //! Catch-up reads of a WebSocket subscription: which history a `since` asks for, read
 //! from the store page by page up to the handover `seq` (see [`super::session`]).
 
+use crate::model::{EventType, LogEntry};
 use crate::protocol::Filter;
-use crate::model::LogEntry;
-use crate::store::{EntryFilter, HistoryPage, Store, StoreError};
+use serde::Deserialize;
+use std::sync::Arc;
+use crate::store::{EntryFilter, Page, PageEntry, Store, StoreError};
 
 /// Longest chain of abandoned blocks followed back from a stale `since.blockHash`.
 const MAX_FORK_WALK: usize = 1_000;
@@ -32,7 +34,7 @@ pub(super) async fn read_page(
     cursor: Cursor,
     upto: i64,
     limit: i64,
-) -> Result<HistoryPage, StoreError> {
+) -> Result<Page, StoreError> {
     match cursor {
         Cursor::Seq { after } => store.history_since_seq(filter, after, upto, limit).await,
         Cursor::CanonicalAbove { height, after } => store.history_canonical_above(filter, height, after, upto, limit).await,
@@ -51,6 +53,35 @@ pub(super) fn entry_filter(filter: &Filter) -> EntryFilter {
     }
 }
 
+/// The fields of a rollback object that filters look at.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RollbackFields {
+    event_type: Option<EventType>,
+    contract_id: Option<String>,
+    #[serde(default)]
+    affected_addresses: Vec<String>,
+}
+
+/// Whether a rollback entry of the store reaches subscribers of `filter`: the test live
+/// delivery applies ([`Filter::matches`]).
+fn matches_rollback(filter: &Filter, rollback: &PageEntry) -> Result<bool, StoreError> {
+    let fields: RollbackFields = serde_json::from_str(&rollback.body)
+        .map_err(|e| StoreError::Corrupt(format!("rollback {}: {e}", rollback.seq)))?;
+    let entry = LogEntry {
+        seq: rollback.seq,
+        kind: rollback.kind,
+        block_height: 0,
+        block_hash: String::new(),
+        event_type: fields.event_type,
+        contract_id: fields.contract_id,
+        affected_addresses: fields.affected_addresses,
+        rollback_of: None,
+        body: Arc::from(""),
+    };
+    Ok(filter.matches(&entry))
+}
+
 /// For `since: {blockHeight, blockHash}`: the rollbacks of every event the client may hold
 /// from the abandoned fork, and the height from which canonical events must follow.
 ///
@@ -63,11 +94,11 @@ pub(super) fn entry_filter(filter: &Filter) -> EntryFilter {
 /// F and `height` are ones the client has never seen.
 pub(super) async fn fork_rollbacks(
     store: &Store,
-    filter: &EntryFilter,
+    filter: &Filter,
     block_hash: &str,
     height: i64,
     upto: i64,
-) -> Result<(Vec<LogEntry>, i64), StoreError> {
+) -> Result<(Vec<PageEntry>, i64), StoreError> {
     let mut abandoned = Vec::new();
     let mut fork_height = height;
     // A block's parent is one height below it.
@@ -89,7 +120,11 @@ pub(super) async fn fork_rollbacks(
     let mut rollbacks = Vec::new();
     for (hash, h) in &abandoned {
         let applied = store.last_applied_marker(hash, *h, upto).await?.unwrap_or(0);
-        rollbacks.extend(store.history_rollbacks_of_block(filter, hash, applied, upto).await?);
+        for rollback in store.history_rollbacks_of_block(hash, *h, applied, upto).await? {
+            if matches_rollback(filter, &rollback)? {
+                rollbacks.push(rollback);
+            }
+        }
     }
     rollbacks.sort_by_key(|e| e.seq);
     Ok((rollbacks, fork_height.max(0)))

@@ -15,7 +15,8 @@
 //! context) before every send and, when it is full, end that subscription with
 //! `Overflowed`, which the session turns into `resync` once it runs again. Live entries
 //! buffered during a catch-up count against the same bound. History pages are read only
-//! while the actor runs, so they never pile up: at most one page is in flight.
+//! while the actor runs, so they never pile up: while one page is written, the next one is
+//! read, and no other.
 //!
 //! # Decisions
 //!
@@ -59,11 +60,10 @@ use super::registry::TopicRegistry;
 use super::shutdown::Shutdown;
 use crate::telemetry::metrics as m;
 use crate::protocol::{
-    entry_frame_tail, frame_for_sub, ClientError, ClientMessage, ErrorCode, Filter, ResyncReason, ServerMessage, Since,
+    frame_for_sub, history_frame, ClientError, ClientMessage, ErrorCode, Filter, ResyncReason, ServerMessage, Since,
 };
 use crate::auth::{self, ClientTokens, Identity};
-use crate::model::LogEntry;
-use crate::store::{HistoryPage, Store, StoreError};
+use crate::store::{Page, PageEntry, Store, StoreError};
 use actix::prelude::*;
 use actix_web_actors::ws;
 use std::collections::HashMap;
@@ -88,8 +88,11 @@ pub const MAX_SUBSCRIPTIONS: usize = 64;
 /// up never comes near it (it drains to zero between commits; one commit is always
 /// accepted by an empty queue).
 pub const MAX_QUEUED_ENTRIES: usize = 4_096;
-/// Entries per history query: one page is what a session holds in flight during catch-up.
-pub const HISTORY_PAGE: i64 = 500;
+/// Entries per history query (at most `store::read::MAX_PAGE`). A catching-up subscription
+/// holds two pages, the one being written and the next one being read, so a page is as
+/// large as the read API's largest: the query's fixed costs (a pooled connection, planning,
+/// a round trip) are then a small share of it.
+pub const HISTORY_PAGE: i64 = 1_000;
 /// Tuning of WebSocket sessions (see the constants for the reasons of the defaults).
 #[derive(Debug, Clone)]
 pub struct WsConfig {
@@ -347,15 +350,13 @@ impl WsSession {
             }
             Some(Since::BlockHeight { height, block_hash: Some(hash) }) => {
                 let store = self.store.clone();
-                let filter = entry_filter(&sub.filter);
+                let filter = sub.filter.clone();
                 let work = async move { fork_rollbacks(&store, &filter, &hash, height, upto).await };
                 ctx.spawn(work.into_actor(self).map(move |res, act, ctx| {
                     let Some(id) = act.tokens.get(&token).cloned() else { return };
                     match res {
                         Ok((rollbacks, fork_height)) => {
-                            for e in &rollbacks {
-                                act.send_entry(&id, e, ctx);
-                            }
+                            act.send_history(&id, &rollbacks, ctx);
                             act.next_page(token, Cursor::CanonicalAbove { height: fork_height, after: 0 }, upto, ctx);
                         }
                         Err(e) => {
@@ -368,23 +369,25 @@ impl WsSession {
         }
     }
 
+    /// Reads the history page at `cursor` and writes it. Before writing a page, the read of
+    /// the next one starts, so that the store works on it while this one goes out: a
+    /// subscription holds at most two pages, the one being written and the one being read.
     fn next_page(&mut self, token: u64, cursor: Cursor, upto: i64, ctx: &mut ws::WebsocketContext<Self>) {
         let Some(sub) = self.tokens.get(&token).and_then(|id| self.subs.get(id)) else { return };
         let store = self.store.clone();
         let filter = entry_filter(&sub.filter);
         let limit = self.config.history_page;
         let work = async move { read_page(&store, &filter, cursor, upto, limit).await };
-        ctx.spawn(work.into_actor(self).map(move |res: Result<HistoryPage, StoreError>, act, ctx| {
+        ctx.spawn(work.into_actor(self).map(move |res: Result<Page, StoreError>, act, ctx| {
             let Some(id) = act.tokens.get(&token).cloned() else { return };
             match res {
                 Ok(page) => {
-                    for e in &page.entries {
-                        act.send_entry(&id, e, ctx);
+                    if !page.done {
+                        act.next_page(token, cursor.after(page.cursor), upto, ctx);
                     }
+                    act.send_history(&id, &page.entries, ctx);
                     if page.done {
                         act.finish_history(&id, upto, ctx);
-                    } else {
-                        act.next_page(token, cursor.after(page.cursor), upto, ctx);
                     }
                 }
                 Err(e) => {
@@ -405,9 +408,17 @@ impl WsSession {
         self.deliver_live(id, &buffered, ctx);
     }
 
-    fn send_entry(&mut self, id: &str, entry: &LogEntry, ctx: &mut ws::WebsocketContext<Self>) {
-        if let Some(tail) = entry_frame_tail(entry) {
-            self.deliver_live(id, &[Delivery { seq: entry.seq, tail }], ctx);
+    /// Writes history entries of subscription `id`, skipping any at or below its `last_seq`.
+    fn send_history(&mut self, id: &str, entries: &[PageEntry], ctx: &mut ws::WebsocketContext<Self>) {
+        let Some(sub) = self.subs.get_mut(id) else { return };
+        for e in entries {
+            if e.seq <= sub.last_seq {
+                continue;
+            }
+            if let Some(frame) = history_frame(&sub.id_json, e.kind, &e.body) {
+                ctx.text(frame);
+                sub.last_seq = e.seq;
+            }
         }
     }
 

@@ -13,7 +13,7 @@ use super::ProjectionError;
 use crate::store::backend::{on_backend, Backend};
 use crate::store::read::log_queries;
 use crate::store::sqlite_pragmas::{pragmas, SqliteRole};
-use crate::store::DatabaseUrl;
+use crate::store::{DatabaseUrl, PG_PAGED_READ_SETTINGS};
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use diesel::sqlite::SqliteConnection;
@@ -93,8 +93,10 @@ impl Db {
     pub fn open(url: &DatabaseUrl, busy_timeout: Duration) -> Result<Db, ProjectionError> {
         match url {
             DatabaseUrl::Postgres(u) => {
-                let c = PgSync::establish(u)
+                let mut c = PgSync::establish(u)
                     .map_err(|e| ProjectionError::Unavailable(e.to_string()))?;
+                // The engine pages through the log (`log_queries`): planned as index walks.
+                c.batch_execute(PG_PAGED_READ_SETTINGS)?;
                 Ok(Db(Backend::Pg(Box::new(c))))
             }
             DatabaseUrl::Sqlite(path) => {

@@ -180,6 +180,24 @@ pub(crate) fn pool_error(e: bb8::RunError<PoolError>) -> StoreError {
     }
 }
 
+/// Session settings of every PostgreSQL connection the store opens (see [`establish_pg`]).
+pub const PG_SESSION_SETTINGS: &str = "SET plan_cache_mode = force_custom_plan";
+
+/// Planner settings of the PostgreSQL connections that page through the log: the read pool
+/// and the projection engine's connection.
+///
+/// Each paged read walks one index in order from its cursor (`super::paged`), and each of
+/// their other reads is a lookup by a key or an index: neither sorts nor scans a table
+/// whole. Without statistics (a table loaded since the last `ANALYZE`, autovacuum off)
+/// PostgreSQL estimates that a page's range holds a fraction of a percent of the table and
+/// prefers a bitmap scan of the whole range and a sort to the walk, so a page costs its
+/// range, not its rows. Turning sorts and sequential scans off leaves the planner the walk
+/// (or the lookup), whatever the statistics say; a query that had no other plan would still
+/// run, only costed as such. That cost passes every JIT threshold, so JIT is off too: it
+/// would compile such a query at each execution, and none of these queries runs long
+/// enough to gain from it.
+pub const PG_PAGED_READ_SETTINGS: &str = "SET enable_sort = off; SET enable_seqscan = off; SET jit = off";
+
 /// Opens one PostgreSQL connection whose socket is driven by the database runtime.
 ///
 /// diesel prepares and caches its statements per connection. PostgreSQL switches a prepared
@@ -194,7 +212,7 @@ pub(crate) async fn establish_pg(
 ) -> diesel::ConnectionResult<AsyncPgConnection> {
     let connect = async move {
         let mut conn = AsyncPgConnection::establish(&url).await?;
-        conn.batch_execute("SET plan_cache_mode = force_custom_plan")
+        conn.batch_execute(PG_SESSION_SETTINGS)
             .await
             .map_err(|e| diesel::ConnectionError::BadConnection(e.to_string()))?;
         Ok(conn)
@@ -205,6 +223,15 @@ pub(crate) async fn establish_pg(
             "connection task failed: {e}"
         ))),
     }
+}
+
+/// Opens one connection of the read pool: [`establish_pg`] with [`PG_PAGED_READ_SETTINGS`].
+async fn establish_pg_reader(handle: tokio::runtime::Handle, url: String) -> diesel::ConnectionResult<AsyncPgConnection> {
+    let mut conn = establish_pg(handle, url).await?;
+    conn.batch_execute(PG_PAGED_READ_SETTINGS)
+        .await
+        .map_err(|e| diesel::ConnectionError::BadConnection(e.to_string()))?;
+    Ok(conn)
 }
 
 /// Sets SQLite's process-wide options for this server: multi-thread mode and no memory
@@ -261,7 +288,7 @@ impl Inner {
                     .handle()
                     .ok_or_else(|| StoreError::Config("database runtime stopped".into()))?;
                 let mut manager_config = ManagerConfig::<AsyncPgConnection>::default();
-                manager_config.custom_setup = Box::new(move |url| establish_pg(handle.clone(), url.to_string()).boxed());
+                manager_config.custom_setup = Box::new(move |url| establish_pg_reader(handle.clone(), url.to_string()).boxed());
                 let manager = AsyncDieselConnectionManager::new_with_config(url.clone(), manager_config);
                 let pool = bb8::Pool::builder()
                     .max_size(config.pool_size)

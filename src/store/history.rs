@@ -4,13 +4,12 @@
 //! Every query is keyset-paged by `seq` and served by an index: `(contract_key, seq)`,
 //! `(type_code, seq)`, `address_entries (principal, seq)`, `(block_height, seq)`.
 
-use crate::model::{EntryKind, LogEntry};
-use super::read::{entry_from_row, principal_number, touches, MAX_PAGE};
-use super::rows::LogRow;
+use crate::model::{EntryKind, EventType};
+use super::paged::{Height, Kinds, Page, PageEntry, PagedSql, Walk};
+use super::read::MAX_PAGE;
 use super::schema::{blocks, log_entries};
 use super::backend::on_backend;
 use super::{Store, StoreError};
-use crate::model::EventType;
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
@@ -23,33 +22,38 @@ pub struct EntryFilter {
     pub address: Option<String>,
 }
 
-/// One page of history.
-#[derive(Debug, Clone, Default)]
-pub struct HistoryPage {
-    pub entries: Vec<LogEntry>,
-    /// The last `seq` the page looked at: the next page starts after it.
-    pub cursor: i64,
-    /// No matching entry remains in the range.
-    pub done: bool,
+impl EntryFilter {
+    /// The page of [`Store::history_since_seq`].
+    pub fn since_seq_walk(&self, after: i64, upto: i64, limit: i64) -> Walk<'_> {
+        Walk { upto: Some(upto), ..self.walk(Kinds::Delivered, after, limit) }
+    }
+
+    /// The page of [`Store::history_canonical_above`] (before the rollbacks are checked).
+    pub fn canonical_above_walk(&self, height: i64, after: i64, upto: i64, limit: i64) -> Walk<'_> {
+        Walk { upto: Some(upto), height: Some(Height::Above(height)), ..self.walk(Kinds::Events, after, limit) }
+    }
+
+    fn walk(&self, kinds: Kinds, after: i64, limit: i64) -> Walk<'_> {
+        Walk {
+            kinds,
+            contract_id: self.contract_id.as_deref(),
+            event_type: self.event_type,
+            address: self.address.as_deref(),
+            ..Walk::after(after, limit.clamp(1, MAX_PAGE))
+        }
+    }
 }
 
-/// Which kinds of entry a history query reads.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kinds {
-    EventsAndRollbacks,
-    Events,
-    Rollbacks,
-}
-
-/// Bounds of one history query.
-struct Range<'a> {
-    filter: &'a EntryFilter,
-    kinds: Kinds,
-    after: i64,
-    upto: i64,
-    above_height: Option<i64>,
-    block_hash: Option<&'a str>,
-    limit: i64,
+/// A page of [`Store::history_rollbacks_of_block`]: the block's height's entries after
+/// `after`, through the height index.
+pub fn rollbacks_of_block_walk(block_hash: &str, height: i64, after: i64, upto: i64) -> Walk<'_> {
+    Walk {
+        upto: Some(upto),
+        kinds: Kinds::Rollbacks,
+        height: Some(Height::At(height)),
+        block_hash: Some(block_hash),
+        ..Walk::after(after, MAX_PAGE)
+    }
 }
 
 impl Store {
@@ -60,10 +64,8 @@ impl Store {
         after: i64,
         upto: i64,
         limit: i64,
-    ) -> Result<HistoryPage, StoreError> {
-        let range = Range { filter, kinds: Kinds::EventsAndRollbacks, after, upto, above_height: None, block_hash: None, limit };
-        let rows = self.load_range(&range).await?;
-        page(rows, &range)
+    ) -> Result<Page, StoreError> {
+        self.page(&filter.since_seq_walk(after, upto, limit)).await
     }
 
     /// Events matching `filter` of blocks above `height`, with `seq` in `(after, upto]`,
@@ -75,46 +77,31 @@ impl Store {
         after: i64,
         upto: i64,
         limit: i64,
-    ) -> Result<HistoryPage, StoreError> {
-        let range = Range { filter, kinds: Kinds::Events, after, upto, above_height: Some(height), block_hash: None, limit };
-        let rows = self.load_range(&range).await?;
-        let mut page = page(rows, &range)?;
+    ) -> Result<Page, StoreError> {
+        let mut page = self.page(&filter.canonical_above_walk(height, after, upto, limit)).await?;
         let seqs: Vec<i64> = page.entries.iter().map(|e| e.seq).collect();
         if !seqs.is_empty() {
-            let undone: Vec<Option<i64>> = on_backend!(&mut self.inner.conn().await?, |c| log_entries::table
-                .filter(log_entries::rollback_of.eq_any(&seqs))
-                .filter(log_entries::seq.le(upto))
-                .select(log_entries::rollback_of)
-                .load(c)
-                .await?);
-            page.entries.retain(|e| !undone.contains(&Some(e.seq)));
+            let undone: Vec<(i64, Option<i64>)> =
+                on_backend!(&mut self.inner.conn().await?, |c| PagedSql::undone(&seqs).load(c).await?);
+            let undone: Vec<i64> = undone.into_iter().filter(|(seq, _)| *seq <= upto).filter_map(|(_, of)| of).collect();
+            page.entries.retain(|e| !undone.contains(&e.seq));
         }
         Ok(page)
     }
 
-    /// Rollback entries matching `filter` of block `block_hash` with `seq` in
-    /// `(after, upto]`, in order.
+    /// The rollback entries of block `(height, block_hash)` with `seq` in `(after, upto]`,
+    /// in order: those of one application of the block, when `after` is its marker.
     pub async fn history_rollbacks_of_block(
         &self,
-        filter: &EntryFilter,
         block_hash: &str,
+        height: i64,
         after: i64,
         upto: i64,
-    ) -> Result<Vec<LogEntry>, StoreError> {
+    ) -> Result<Vec<PageEntry>, StoreError> {
         let mut out = Vec::new();
         let mut cursor = after;
         loop {
-            let range = Range {
-                filter,
-                kinds: Kinds::Rollbacks,
-                after: cursor,
-                upto,
-                above_height: None,
-                block_hash: Some(block_hash),
-                limit: MAX_PAGE,
-            };
-            let rows = self.load_range(&range).await?;
-            let p = page(rows, &range)?;
+            let p = self.page(&rollbacks_of_block_walk(block_hash, height, cursor, upto)).await?;
             out.extend(p.entries);
             if p.done {
                 return Ok(out);
@@ -146,46 +133,4 @@ impl Store {
             .first::<Option<i64>>(c)
             .await?))
     }
-
-    async fn load_range(&self, r: &Range<'_>) -> Result<Vec<LogRow>, StoreError> {
-        let limit = r.limit.clamp(1, MAX_PAGE);
-        let kinds: Vec<i16> = match r.kinds {
-            Kinds::EventsAndRollbacks => vec![EntryKind::Event as i16, EntryKind::Rollback as i16],
-            Kinds::Events => vec![EntryKind::Event as i16],
-            Kinds::Rollbacks => vec![EntryKind::Rollback as i16],
-        };
-        Ok(on_backend!(&mut self.inner.conn().await?, |c| {
-            let mut query = log_entries::table
-                .filter(log_entries::seq.gt(r.after))
-                .filter(log_entries::seq.le(r.upto))
-                .filter(log_entries::kind.eq_any(kinds.clone()))
-                .order(log_entries::seq.asc())
-                .limit(limit)
-                .select(LogRow::as_select())
-                .into_boxed();
-            if let Some(contract) = &r.filter.contract_id {
-                query = query.filter(log_entries::contract_key.eq(principal_number(contract)));
-            }
-            if let Some(t) = r.filter.event_type {
-                query = query.filter(log_entries::type_code.eq(t.code()));
-            }
-            if let Some(h) = r.above_height {
-                query = query.filter(log_entries::block_height.gt(h));
-            }
-            if let Some(hash) = r.block_hash {
-                query = query.filter(log_entries::block_hash.eq(hash));
-            }
-            if let Some(address) = &r.filter.address {
-                query = query.filter(touches(address, r.after, r.upto));
-            }
-            query.load(c).await?
-        }))
-    }
-}
-
-fn page(rows: Vec<LogRow>, r: &Range<'_>) -> Result<HistoryPage, StoreError> {
-    let done = (rows.len() as i64) < r.limit.clamp(1, MAX_PAGE);
-    let cursor = rows.last().map_or(r.upto, |row| row.seq);
-    let entries = rows.into_iter().map(entry_from_row).collect::<Result<Vec<_>, _>>()?;
-    Ok(HistoryPage { entries, cursor: if done { r.upto } else { cursor }, done })
 }

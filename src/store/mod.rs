@@ -16,6 +16,7 @@ pub mod history;
 mod migrate;
 mod multi_insert;
 pub mod notify;
+pub mod paged;
 mod plan;
 mod prepared;
 mod rows;
@@ -24,9 +25,10 @@ pub mod schema;
 pub(crate) mod sqlite_pragmas;
 
 pub use append::{Appender, IngestReport};
-pub use connect::{configure_sqlite_process, DatabaseUrl, StoreConfig};
-pub use history::{EntryFilter, HistoryPage};
+pub use connect::{configure_sqlite_process, DatabaseUrl, StoreConfig, PG_PAGED_READ_SETTINGS, PG_SESSION_SETTINGS};
+pub use history::EntryFilter;
 pub use notify::{HeadListener, LISTENER_APPLICATION_NAME, LOG_CHANNEL};
+pub use paged::{Page, PageEntry};
 pub use read::{CanonicalView, EventQuery, Head, StoredEvent};
 
 use std::sync::Arc;

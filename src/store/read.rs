@@ -4,8 +4,9 @@
 use super::entry::BodyFields;
 use crate::model::{EntryKind, LogEntry};
 use super::rows::LogRow;
-use super::schema::{address_entries, address_recent, blocks, log_entries, principals};
+use super::schema::{blocks, log_entries, principals};
 use super::backend::on_backend;
+use super::paged::{Height, Kinds, PageEntry, PagedSql, Walk};
 use super::{Store, StoreError};
 use crate::model::EventType;
 use diesel::prelude::*;
@@ -40,6 +41,23 @@ pub struct EventQuery {
     pub from_block_height: Option<i64>,
     /// Page size, capped at [`MAX_PAGE`].
     pub limit: i64,
+}
+
+impl EventQuery {
+    /// The page this query reads.
+    pub fn walk(&self) -> Walk<'_> {
+        Walk {
+            after: self.after_seq,
+            upto: None,
+            kinds: Kinds::Events,
+            contract_id: self.contract_id.as_deref(),
+            event_type: self.event_type,
+            address: self.address.as_deref(),
+            height: self.from_block_height.map(Height::AtLeast),
+            block_hash: None,
+            limit: self.limit.clamp(1, MAX_PAGE),
+        }
+    }
 }
 
 /// An event entry as stored, and whether a later rollback entry undid it.
@@ -108,42 +126,29 @@ impl Store {
 
     /// Event entries in `seq` order, canonical and rolled back alike.
     pub async fn events(&self, q: &EventQuery) -> Result<Vec<StoredEvent>, StoreError> {
-        let limit = q.limit.clamp(1, MAX_PAGE);
-        let rows: Vec<(i64, String)> = on_backend!(&mut self.inner.conn().await?, |c| {
-            let mut query = log_entries::table
-                .filter(log_entries::kind.eq(EntryKind::Event as i16))
-                .filter(log_entries::seq.gt(q.after_seq))
-                .select((log_entries::seq, log_entries::body))
-                .order(log_entries::seq.asc())
-                .limit(limit)
-                .into_boxed();
-            if let Some(contract) = &q.contract_id {
-                query = query.filter(log_entries::contract_key.eq(principal_number(contract)));
+        let mut walk = q.walk();
+        let limit = walk.limit;
+        let mut rows: Vec<PageEntry> = Vec::new();
+        // A page may come back short (a height window without enough matches): read on.
+        loop {
+            let page = self.page(&walk).await?;
+            rows.extend(page.entries);
+            if page.done || rows.len() as i64 >= limit {
+                break;
             }
-            if let Some(t) = q.event_type {
-                query = query.filter(log_entries::type_code.eq(t.code()));
-            }
-            if let Some(h) = q.from_block_height {
-                query = query.filter(log_entries::block_height.ge(h));
-            }
-            if let Some(address) = &q.address {
-                query = query.filter(touches(address, q.after_seq, i64::MAX));
-            }
-            query.load(c).await?
-        });
-        let seqs: Vec<i64> = rows.iter().map(|r| r.0).collect();
-        let undone: Vec<Option<i64>> = if seqs.is_empty() {
+            walk.after = page.cursor;
+            walk.limit = limit - rows.len() as i64;
+        }
+        let seqs: Vec<i64> = rows.iter().map(|r| r.seq).collect();
+        let undone: Vec<(i64, Option<i64>)> = if seqs.is_empty() {
             Vec::new()
         } else {
-            on_backend!(&mut self.inner.conn().await?, |c| log_entries::table
-                .filter(log_entries::rollback_of.eq_any(&seqs))
-                .select(log_entries::rollback_of)
-                .load(c)
-                .await?)
+            on_backend!(&mut self.inner.conn().await?, |c| PagedSql::undone(&seqs).load(c).await?)
         };
+        let undone: Vec<i64> = undone.into_iter().filter_map(|(_, of)| of).collect();
         Ok(rows
             .into_iter()
-            .map(|(seq, body)| StoredEvent { seq, body, rolled_back: undone.contains(&Some(seq)) })
+            .map(|e| StoredEvent { seq: e.seq, rolled_back: undone.contains(&e.seq), body: e.body })
             .collect())
     }
 
@@ -287,28 +292,6 @@ pub(crate) fn block_events<'a>(hash: &'a str, applied: i64, last: i64) -> _ {
 #[diesel::dsl::auto_type]
 pub(crate) fn principal_number<'a>(name: &'a str) -> _ {
     principals::table.filter(principals::name.eq(name)).select(principals::id).single_value()
-}
-
-/// Log entries that touch principal `name`, with `seq` in `after..=upto`: its rows in
-/// `address_entries` and in `address_recent` (rows the appender has not merged yet; each
-/// entry's row is in one of the two). One `IN` over a `UNION ALL`, which both planners
-/// turn into index lookups by `seq`; an `OR` of two `IN`s would make PostgreSQL scan the
-/// log and test each row.
-#[diesel::dsl::auto_type(no_type_alias)]
-pub(crate) fn touches<'a>(name: &'a str, after: i64, upto: i64) -> _ {
-    let number: principal_number<'a> = principal_number(name);
-    let merged = address_entries::table
-        .filter(address_entries::principal.nullable().eq(number))
-        .filter(address_entries::seq.gt(after))
-        .filter(address_entries::seq.le(upto))
-        .select(address_entries::seq);
-    let number_again: principal_number<'a> = principal_number(name);
-    let recent = address_recent::table
-        .filter(address_recent::principal.nullable().eq(number_again))
-        .filter(address_recent::seq.gt(after))
-        .filter(address_recent::seq.le(upto))
-        .select(address_recent::seq);
-    log_entries::seq.eq_any(merged.union_all(recent))
 }
 
 pub(crate) fn entry_from_row(r: LogRow) -> Result<LogEntry, StoreError> {

@@ -504,3 +504,25 @@ impl PayloadEvent {
         }
     }
 }
+
+/// A log long enough that reads must page through it: `blocks` blocks of
+/// `events_per_block` mixed events (`synth::block_mixed`), then a reorg that replaces the
+/// last two blocks (so it holds rollbacks), appended through the store's appender in
+/// groups of 25 payloads, as the writer groups deliveries.
+pub async fn append_long_log(store: &timebank_realtime::store::Store, blocks: i64, events_per_block: usize, principals: usize) {
+    use timebank_realtime::synth;
+    let mut payloads: Vec<Value> =
+        (1..=blocks).map(|h| synth::payload(vec![synth::block_mixed(h, events_per_block, principals)], vec![])).collect();
+    payloads.push(synth::payload(
+        vec![synth::block_with_transfers(blocks - 1, 1, 0, 20), synth::block_with_transfers(blocks, 1, 1, 20)],
+        vec![synth::block_mixed(blocks, events_per_block, principals), synth::block_mixed(blocks - 1, events_per_block, principals)],
+    ));
+    let mut appender = store.appender().await.expect("appender");
+    for group in payloads.chunks(25) {
+        let parsed = group
+            .iter()
+            .map(|p| timebank_realtime::chainhook::parse_payload(p.to_string().as_bytes()).expect("payload parses"))
+            .collect();
+        appender.append(parsed).await.expect("group commits");
+    }
+}

@@ -2,6 +2,7 @@
 //! query functions; HTTP statuses are decided in [`error`] alone.
 
 mod auth;
+mod console;
 pub mod error;
 mod health;
 mod metrics;
@@ -30,7 +31,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .route("/readyz", web::get().to(health::readyz))
     .configure(auth::configure)
     .route("/metrics", web::get().to(metrics::render))
-    .configure(projections::configure);
+    .configure(projections::configure)
+    .configure(console::configure);
 }
 
 /// Any other path: a JSON 404 like every other error.

@@ -20,7 +20,7 @@ const BIN = process.env['TIMEBANK_BIN'] ?? resolve(repoRoot, 'target/debug/timeb
 const FIXTURES = resolve(repoRoot, '..', 'shared', 'fixtures', 'chainhook');
 export const CHROMIUM = process.env['CHROMIUM_PATH'] ?? '/usr/bin/chromium';
 export const SECRET = 'browser-test-secret';
-export const JWT_SECRET = 'browser-test-jwt-secret';
+export const JWT_SECRET = 'browser-test-jwt-secret-of-32-bytes-or-more';
 export const DEADLINE_MS = 20_000;
 
 /** Why these tests cannot run here, or null: they need the fixtures and the browser. */

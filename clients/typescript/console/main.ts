@@ -39,6 +39,17 @@ function short(hash: string): string {
   return hash.length > 14 ? `${hash.slice(0, 8)}…${hash.slice(-4)}` : hash;
 }
 
+/** `ST1PQH…GZGM` for an address, `ST1PQH…GZGM.name` for a contract. */
+function principal(p: string): string {
+  const dot = p.indexOf('.');
+  const address = dot < 0 ? p : p.slice(0, dot);
+  const shortened = address.length > 14 ? `${address.slice(0, 6)}…${address.slice(-4)}` : address;
+  return dot < 0 ? shortened : shortened + p.slice(dot);
+}
+
+/** Data longer than this is cut in the table; the row's tooltip has all of it. */
+const DATA_CHARS = 120;
+
 /**
  * The server filter for the criteria, and what the console checks itself: the protocol's
  * filters do not combine, so the first of contract, user, event type goes to the server and
@@ -97,15 +108,19 @@ class Stream {
   }
 
   event(e: ChainEvent): void {
+    const data = JSON.stringify(e.data);
     const row = this.row(e.seq, 'event', [
-      String(e.blockHeight), e.eventType, e.contractId ?? '', short(e.txHash), e.affectedAddresses.join(' '), JSON.stringify(e.data),
+      String(e.blockHeight), e.eventType, principal(e.contractId ?? ''), short(e.txHash), e.affectedAddresses.map(principal).join(' '),
+      data.length > DATA_CHARS ? `${data.slice(0, DATA_CHARS)}…` : data,
     ]);
-    row.title = `block ${e.blockHash}, tx ${e.txHash} #${e.txIndex}/${e.eventIndex}${e.success ? '' : ' (failed tx)'}`;
+    row.title = `block ${e.blockHash}, tx ${e.txHash} #${e.txIndex}/${e.eventIndex}${e.success ? '' : ' (failed tx)'}\n`
+      + `contract ${e.contractId ?? '–'}\naddresses ${e.affectedAddresses.join(' ')}\n${data}`;
   }
 
   rollback(r: Rollback): void {
     this.row(r.seq, 'rollback', [
-      String(r.blockHeight), 'rollback', r.contractId ?? '', short(r.txHash), r.affectedAddresses.join(' '), `undoes #${r.rollbackOf} (${r.eventType})`,
+      String(r.blockHeight), 'rollback', principal(r.contractId ?? ''), short(r.txHash), r.affectedAddresses.map(principal).join(' '),
+      `undoes #${r.rollbackOf} (${r.eventType})`,
     ]).dataset['rollbackOf'] = String(r.rollbackOf);
     const undone = this.rows.get(r.rollbackOf);
     if (undone !== undefined) {

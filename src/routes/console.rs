@@ -1,7 +1,8 @@
-//! The live console at `/console`: a page built from the TypeScript client
-//! (`clients/typescript/console`, built with `npm run build:console`). Its built files are
-//! committed under `assets/console` and compiled into the binary, so serving it needs neither
-//! Node.js nor files next to the binary. CI rebuilds them and fails when they differ.
+//! The live console at `/console`: a page whose script is built from the TypeScript client
+//! (`clients/typescript/console`, by `npm run build:console`). The page, its style and the
+//! built script are committed under `assets/console` and compiled into the binary, so serving
+//! it needs neither Node.js nor files next to the binary. CI rebuilds the script and fails
+//! when it differs from the committed one.
 
 use actix_web::{http::header, web, HttpResponse};
 

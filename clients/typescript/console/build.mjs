@@ -1,8 +1,9 @@
-// Builds the console into ../../assets/console (committed; the server embeds it). The output
-// depends only on the sources and the locked esbuild version, so CI can rebuild it and
-// compare with what is committed.
+// Builds the console's script into assets/console/console.js at the repository root
+// (committed; the server embeds it beside the hand-written index.html and console.css there).
+// The output depends only on the sources and the locked esbuild version, so CI can rebuild it
+// and compare with what is committed.
 import { build } from 'esbuild';
-import { copyFileSync, mkdirSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
@@ -18,5 +19,4 @@ await build({
   legalComments: 'none',
   logLevel: 'warning',
 });
-for (const file of ['index.html', 'console.css']) copyFileSync(`${here}${file}`, `${out}${file}`);
-console.log(`console built into ${out}`);
+console.log(`built ${out}console.js`);

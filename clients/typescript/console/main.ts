@@ -259,6 +259,7 @@ function start(): void {
     ev.preventDefault();
     const token = String(new FormData(ev.currentTarget as HTMLFormElement).get('token') ?? '').trim();
     feed?.close();
+    delete opsState.dataset['address'];
     opRows.clear();
     opsBody?.replaceChildren();
     if (token === '') {
@@ -270,6 +271,9 @@ function start(): void {
       onStatus: (text, isError) => {
         opsState.textContent = text;
         opsState.className = isError ? 'note error' : 'note';
+      },
+      onAuthenticated: (address) => {
+        opsState.dataset['address'] = address;
       },
       onOp: (op) => {
         if (opsBody !== undefined) renderOp(opsBody, opRows, op);

@@ -16,6 +16,7 @@ export interface OpStatus {
 
 export interface OpsFeedHandlers {
   onStatus(text: string, isError: boolean): void;
+  onAuthenticated(address: string): void;
   onOp(op: OpStatus): void;
 }
 
@@ -79,6 +80,7 @@ export class OpsFeed {
   private handle(socket: WebSocket, frame: Frame): void {
     if (frame.type === 'authenticated' && 'address' in frame) {
       const until = new Date(frame.exp * 1000).toISOString().replace('.000Z', 'Z');
+      this.handlers.onAuthenticated(frame.address);
       this.handlers.onStatus(`Signed in as ${frame.address} (until ${until}).`, false);
       socket.send(JSON.stringify({ type: 'subscribe', id: SUB_ID, filter: { type: 'ops' }, since: { seq: this.lastSeq } }));
     } else if (frame.type === 'op-status' && 'op' in frame) {

@@ -1,8 +1,11 @@
 // The console the server serves at /console, in headless Chromium, on both backends: events
 // posted through the webhook appear live, a reorg shows as rollback rows with the undone
-// events struck out, the head is the log's, and a signed-in user is told who they are.
+// events struck out, the head is the log's, and a signed-in user is told who they are and
+// sees their ops (on a server that takes ops) and nobody else's.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { WebSocket } from 'ws';
 import type { Database } from './harness.js';
 import {
   DEADLINE_MS, clientToken, fixture, head, kill, launch, loggedEvents, post, postgresDatabase, rollbackOf, skipReason,
@@ -10,6 +13,7 @@ import {
 } from './harness.js';
 
 const ALICE = 'ST1PQHQKV0RJXZFY1DGX8MNSNYVE3VGZJSRTPGZGM';
+const BOB = 'ST1SJ3DTE5DN7X54YDH5D64R3BCB6A2AG2ZQ8YPD5';
 
 async function consoleShowsTheLiveLog(db: Database): Promise<void> {
   const server = await startServer(db.url);
@@ -91,4 +95,65 @@ test('console shows the live log (PostgreSQL)', { skip: skip || (process.env['TE
   const db = postgresDatabase();
   assert.ok(db !== null);
   await consoleShowsTheLiveLog(db);
+});
+
+/** Sends ops as `address` over its own connection (the console only reads them). */
+async function opsConnection(base: string, address: string): Promise<{ send(msg: object): Promise<Record<string, unknown>>; close(): void }> {
+  const socket = new WebSocket(`${base.replace(/^http/, 'ws')}/ws?token=${clientToken(address)}`);
+  await new Promise<void>((done, fail) => {
+    socket.once('open', () => done());
+    socket.once('error', fail);
+  });
+  return {
+    send: (msg) => new Promise((done) => {
+      const onMessage = (data: Buffer): void => {
+        const frame = JSON.parse(data.toString()) as Record<string, unknown>;
+        if (frame['type'] === 'op-ack' || frame['type'] === 'error') {
+          socket.off('message', onMessage);
+          done(frame);
+        }
+      };
+      socket.on('message', onMessage);
+      socket.send(JSON.stringify(msg));
+    }),
+    close: () => socket.close(),
+  };
+}
+
+test("console shows a signed-in user's ops and their statuses, and no one else's", { skip }, async (t) => {
+  const db = sqliteDatabase();
+  const server = await startServer(db.url);
+  const browser = await launch();
+  const alice = await opsConnection(server.base, ALICE);
+  const bob = await opsConnection(server.base, BOB);
+  try {
+    const page = await browser.newPage();
+    page.setDefaultTimeout(DEADLINE_MS);
+    await page.goto(`${server.base}/console`);
+    await page.locator('#signin input[name="token"]').fill(clientToken(ALICE));
+    await page.locator('#signin button').click();
+    await page.locator(`#ops-state[data-address="${ALICE}"]`).waitFor();
+    const first = await alice.send({ type: 'op', opId: randomUUID(), kind: 'create-exchange', entity: 'exchange:1', data: { status: 'open' } });
+    if (first['type'] === 'error') {
+      t.skip(`this server does not take ops yet: ${String(first['message'])}`);
+      return;
+    }
+
+    // An op made before and one after the console subscribed both show, with their status;
+    // a cancel moves one to reverted. Another address's op never reaches the page.
+    const opId = randomUUID();
+    await bob.send({ type: 'op', opId: randomUUID(), kind: 'create-exchange', entity: 'exchange:2', data: { status: 'open' } });
+    await alice.send({ type: 'op', opId, kind: 'create-exchange', entity: 'exchange:3', data: { hours: 2 } });
+    await page.locator(`#ops tr[data-op-id="${first['opId']}"][data-status="${first['status']}"]`).waitFor();
+    await page.locator(`#ops tr[data-op-id="${opId}"][data-status="pending"]`).waitFor();
+    await alice.send({ type: 'op-cancel', opId });
+    await page.locator(`#ops tr[data-op-id="${opId}"][data-status="reverted"]`, { hasText: 'cancelled' }).waitFor();
+    assert.equal(await page.locator('#ops tbody tr').count(), 2);
+  } finally {
+    alice.close();
+    bob.close();
+    await browser.close();
+    await kill(server);
+    db.drop();
+  }
 });

@@ -6,7 +6,7 @@ import type { ChainEvent, Entry, EventType, Filter, Rollback, Subscription } fro
 import { OpsFeed } from './ops-feed.js';
 import type { OpStatus } from './ops-feed.js';
 
-/** Rows kept in the stream table; older ones are removed first. */
+/** Rows kept in the stream table and in the ops table; older ones are removed first. */
 const MAX_ROWS = 500;
 
 const EVENT_TYPES: readonly EventType[] = [
@@ -193,6 +193,12 @@ function renderOp(body: HTMLTableSectionElement, rows: Map<string, HTMLTableRowE
   );
   tr.dataset['status'] = op.status;
   body.prepend(tr);
+  while (rows.size > MAX_ROWS) {
+    const oldest = body.lastElementChild;
+    if (!(oldest instanceof HTMLTableRowElement)) break;
+    rows.delete(oldest.dataset['opId'] ?? '');
+    oldest.remove();
+  }
 }
 
 function start(): void {
@@ -224,15 +230,13 @@ function start(): void {
     sub = client.subscribe(filter, c.since === null ? {} : { since: { seq: c.since } });
     note.className = 'note';
     note.textContent = `Subscribed: ${JSON.stringify(filter)}${c.since === null ? ', live only' : `, since seq ${c.since}`}.`;
-    const current = sub;
-    stopEntries = current.onEntry((entry: Entry) => {
+    stopEntries = sub.onEntry((entry: Entry) => {
       if (entry.kind === 'event') {
         if (shown(c, entry.event)) stream.event(entry.event);
       } else if (shown(c, entry.rollback)) {
         stream.rollback(entry.rollback);
       }
       head.refresh();
-      if (current.lastError !== null) note.textContent = `Error: ${current.lastError.message}`;
     });
   };
 

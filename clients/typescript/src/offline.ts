@@ -82,6 +82,7 @@ export class OfflineQueue {
   private snapshot: OfflineSnapshot = Object.freeze({ isOnline: false, queuedItems: Object.freeze([]) });
   private readonly listeners = new Set<() => void>();
   private readonly ackListeners = new Set<(ack: OpAck) => void>();
+  private readonly errorListeners = new Set<(e: unknown) => void>();
   private readonly failListeners = new Set<(opId: string, e: OpError) => void>();
   private draining: Promise<void> | null = null;
   private again = false;
@@ -115,14 +116,14 @@ export class OfflineQueue {
           this.retryTimer = null;
         }
         // Only a real change is broadcast, and an empty pass broadcasts nothing: no echo between tabs.
-        void this.refresh().then(() => {
+        this.background(this.refresh().then(() => {
           if (this.snapshot.queuedItems.length > 0) return this.drain();
-        });
+        }));
       };
     }
     const win = globalThis as { addEventListener?: (t: string, l: () => void) => void; removeEventListener?: (t: string, l: () => void) => void };
     if (typeof win.addEventListener === 'function') {
-      const onChange = (): void => void this.refresh().then(() => this.drain());
+      const onChange = (): void => this.kick();
       win.addEventListener('online', onChange);
       win.addEventListener('offline', onChange);
       this.stops.push(() => {
@@ -131,14 +132,14 @@ export class OfflineQueue {
       });
     }
     if (options.transport !== undefined) this.setTransport(options.transport);
-    void this.refresh();
+    this.background(this.refresh());
   }
 
   /** Sends through `transport` from now on (drains at once if online). */
   setTransport(transport: OpsTransport): void {
     this.transport = transport;
-    this.stops.push(transport.onConnection(() => void this.refresh().then(() => this.drain())));
-    void this.refresh().then(() => this.drain());
+    this.stops.push(transport.onConnection(() => this.kick()));
+    this.kick();
   }
 
   /** The browser is online and the socket connected. */
@@ -169,6 +170,14 @@ export class OfflineQueue {
     this.failListeners.add(listener);
     return () => {
       this.failListeners.delete(listener);
+    };
+  }
+
+  /** IndexedDB errors of work the queue does by itself (drains, refreshes). */
+  onError(listener: (error: unknown) => void): () => void {
+    this.errorListeners.add(listener);
+    return () => {
+      this.errorListeners.delete(listener);
     };
   }
 
@@ -207,9 +216,9 @@ export class OfflineQueue {
     };
     await done;
     if (refused) throw new RangeError(`the offline queue holds ${this.maxItems} items already`);
-    this.channel?.postMessage({ t: 'changed' });
+    this.post({ t: 'changed' });
     await this.refresh();
-    void this.drain();
+    this.background(this.drain());
     return item as QueuedItem;
   };
 
@@ -254,7 +263,7 @@ export class OfflineQueue {
       if (this.retryTimer === null) {
         this.retryTimer = setTimeout(() => {
           this.retryTimer = null;
-          void this.drain();
+          this.background(this.drain());
         }, this.leaseMs);
       }
       return;
@@ -263,7 +272,7 @@ export class OfflineQueue {
       await this.sendAll(() => this.lease(true));
     } finally {
       await this.lease(false);
-      this.channel?.postMessage({ t: 'released' });
+      this.post({ t: 'released' });
     }
   }
 
@@ -313,12 +322,12 @@ export class OfflineQueue {
         await this.remove(head.id);
         sent = true;
         this.emitAck(ack);
-        this.channel?.postMessage({ t: 'ack', ack });
+        this.post({ t: 'ack', ack });
       }
     } finally {
       if (sent) {
         await this.refresh();
-        this.channel?.postMessage({ t: 'changed' });
+        this.post({ t: 'changed' });
       }
     }
   }
@@ -328,6 +337,22 @@ export class OfflineQueue {
     const tx = db.transaction(QUEUE, 'readwrite');
     tx.objectStore(QUEUE).delete(id);
     await committed(tx);
+  }
+
+  private kick(): void {
+    this.background(this.refresh().then(() => this.drain()));
+  }
+
+  /** Work nobody awaits: its errors go to `onError` (none once closed: the database is gone on purpose). */
+  private background(work: Promise<unknown>): void {
+    work.catch((e: unknown) => {
+      if (!this.closed) for (const l of [...this.errorListeners]) l(e);
+    });
+  }
+
+  /** Tells the other tabs (work still in flight when this queue closes tells nobody). */
+  private post(message: { t: string; ack?: OpAck }): void {
+    if (!this.closed) this.channel?.postMessage(message);
   }
 
   private emitAck(ack: OpAck): void {

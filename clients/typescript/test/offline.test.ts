@@ -164,3 +164,23 @@ test('offline queue: re-enqueueing an opId keeps its place and adds a txHash it 
   q.close();
   made.close();
 });
+
+test('offline queue + optimistic manager: an op made offline shows at once, is sent once online, and settles by its ack', async () => {
+  const { OptimisticStateManager } = await import('../src/optimistic.js');
+  const server = new FakeServer();
+  const link = new Link(server);
+  const queue = new OfflineQueue({ ...fresh(), transport: link });
+  const manager = new OptimisticStateManager(link, { queue, newId: () => 'op7' });
+  server.refuse.set('op7', 'unauthorized'); // not yet: stays queued
+  const calls: string[] = [];
+  await manager.executeWithOptimistic('k', { entity: 'exchange:1', data: { a: 1 } }, () => '0xt', () => calls.push('confirm'), (s) => calls.push(`revert ${s.reason}`));
+  assert.deepEqual(manager.view('exchange:1', {}), { a: 1 });
+  assert.deepEqual(queue.getSnapshot().queuedItems.map((i) => [i.opId, i.op.txHash]), [['op7', '0xt']]);
+  server.refuse.delete('op7');
+  link.set(true);
+  await until(() => manager.getSnapshot()[0]?.status === 'pending', 'the ack');
+  assert.deepEqual(server.log, ['op7']);
+  assert.deepEqual(calls, []);
+  queue.close();
+  manager.close();
+});

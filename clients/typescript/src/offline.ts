@@ -35,9 +35,18 @@ export interface OfflineQueueOptions {
   leaseMs?: number;
   /** Default `globalThis.indexedDB`. */
   indexedDB?: IDBFactory;
+  /** Longest wait before retrying an op the server could not take yet (`rate_limited`, `unavailable`, …), ms; the wait doubles from 1 s. Default 60000. */
+  maxRetryDelay?: number;
   /** Use the Web Locks API when present. Default true. */
   useWebLocks?: boolean;
 }
+
+/**
+ * Refusals that a resend cannot change: the op leaves the queue. Any other code (not signed
+ * in, `rate_limited`, `unavailable`, `too_many_open_ops`, a server without ops) keeps it first
+ * in line for a later retry.
+ */
+const PERMANENT = new Set(['invalid_op', 'op_mismatch', 'op_too_large']);
 
 const QUEUE = 'queue';
 const META = 'meta';
@@ -87,6 +96,9 @@ export class OfflineQueue {
   private draining: Promise<void> | null = null;
   private again = false;
   private retryTimer: ReturnType<typeof setTimeout> | null = null;
+  private waitTimer: ReturnType<typeof setTimeout> | null = null;
+  private waitMs = 0;
+  private readonly maxWaitMs: number;
   private stops: Array<() => void> = [];
   private closed = false;
 
@@ -94,6 +106,7 @@ export class OfflineQueue {
     this.name = options.name ?? 'timebank-realtime-offline';
     this.maxItems = options.maxItems ?? 1000;
     this.leaseMs = options.leaseMs ?? 15_000;
+    this.maxWaitMs = options.maxRetryDelay ?? 60_000;
     const nav = (globalThis as { navigator?: { locks?: Locks } }).navigator;
     this.locks = options.useWebLocks === false ? undefined : nav?.locks;
     const idb = options.indexedDB ?? globalThis.indexedDB;
@@ -253,6 +266,7 @@ export class OfflineQueue {
     for (const stop of this.stops) stop();
     this.stops = [];
     if (this.retryTimer !== null) clearTimeout(this.retryTimer);
+    if (this.waitTimer !== null) clearTimeout(this.waitTimer);
     this.channel?.close();
     void this.db.then((db) => db.close());
   }
@@ -312,7 +326,11 @@ export class OfflineQueue {
         try {
           ack = await this.transport.send(head.op);
         } catch (e) {
-          if (!(e instanceof OpError) || ['unauthorized', 'unknown_type', 'too_many_in_flight'].includes(e.code)) break;
+          if (!(e instanceof OpError)) break; // offline: the next connection drains
+          if (!PERMANENT.has(e.code)) {
+            this.retryLater();
+            break;
+          }
           // The server will never take this op: it leaves the queue, and the app hears why.
           await this.remove(head.id);
           sent = true;
@@ -321,6 +339,7 @@ export class OfflineQueue {
         }
         await this.remove(head.id);
         sent = true;
+        this.waitMs = 0;
         this.emitAck(ack);
         this.post({ t: 'ack', ack });
       }
@@ -330,6 +349,16 @@ export class OfflineQueue {
         this.post({ t: 'changed' });
       }
     }
+  }
+
+  /** The head stays first; a retry comes after a doubling wait (a new connection retries at once). */
+  private retryLater(): void {
+    this.waitMs = Math.min(this.maxWaitMs, Math.max(1000, this.waitMs * 2));
+    if (this.waitTimer !== null) clearTimeout(this.waitTimer);
+    this.waitTimer = setTimeout(() => {
+      this.waitTimer = null;
+      this.background(this.drain());
+    }, this.waitMs);
   }
 
   private async remove(id: number): Promise<void> {

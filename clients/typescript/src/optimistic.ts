@@ -9,6 +9,9 @@ import type { Fields, OpStatus } from './ops/types.js';
 import { OfflineError, OpError } from './ops/channel.js';
 import type { OpMessage, OpsTransport } from './ops/channel.js';
 
+/** Refusals that say "not now": nothing was appended, the op is sent again. */
+const BUSY = new Set(['rate_limited', 'unavailable']);
+
 /** What `executeWithOptimistic` predicts: the entity (`kind:id`, PROTOCOL §5) and the fields it sets. */
 export interface OptimisticValue {
   entity: string;
@@ -147,12 +150,14 @@ export class OptimisticStateManager {
   }
 
   private sendDirect(t: Tracked): void {
-    if (t.message === null || t.acked || !this.transport.isConnected) return;
+    if (this.tracked.get(t.op.opId) !== t || t.message === null || t.acked || !this.transport.isConnected) return;
     this.transport.send(t.message).then(
       (ack) => this.status(ack.opId, ack.status, ack.reason ?? null, null, true),
       (e: unknown) => {
-        // Offline: resent when the connection is back (a resend of an opId is harmless).
-        if (!(e instanceof OfflineError)) this.fail(t.op.opId, e);
+        // Offline: resent when the connection is back (a resend of an opId is harmless);
+        // the server busy: resent a moment later.
+        if (e instanceof OpError && BUSY.has(e.code)) setTimeout(() => this.sendDirect(t), 1000);
+        else if (!(e instanceof OfflineError)) this.fail(t.op.opId, e);
       },
     );
   }

@@ -83,6 +83,9 @@ export interface OpStatusEntry {
   blockHeight: number | null;
   blockHash: string | null;
   data: Record<string, unknown>;
+  address?: string;
+  /** With reason `rejected`: why (docs/ops.md "Decisions"). */
+  detail?: string | null;
 }
 
 /** The answer to an `op` (or `op-cancel`) on the sending connection. */
@@ -93,6 +96,8 @@ export interface OpAck {
   reason?: string | null;
   entity: string;
   version: number;
+  /** With reason `rejected`: why. */
+  detail?: string | null;
 }
 
 export type OpsFrame =

@@ -14,6 +14,7 @@ class FakeServer {
   log: string[] = [];
   sends: string[] = [];
   refuse = new Map<string, string>();
+  refuseOnce = new Map<string, string>();
   /** Sends to hold unanswered (a tab that dies before the ack). */
   hold = new Set<string>();
   append(op: OpMessage): Promise<OpAck> {
@@ -22,6 +23,11 @@ class FakeServer {
       this.hold.delete(op.opId);
       this.log.push(op.opId);
       return new Promise(() => {});
+    }
+    const once = this.refuseOnce.get(op.opId);
+    if (once !== undefined) {
+      this.refuseOnce.delete(op.opId);
+      return Promise.reject(new OpError(once, 'not now', op.opId));
     }
     const code = this.refuse.get(op.opId);
     if (code !== undefined) return Promise.reject(new OpError(code, 'refused', op.opId));
@@ -147,6 +153,20 @@ test('offline queue: a refused op leaves the queue with onFailed; unauthorized k
   server.refuse.delete('op2');
   await q.drain();
   assert.deepEqual(server.log, ['op2', 'op3']);
+  q.close();
+});
+
+test('offline queue: an op the server cannot take yet (rate_limited) stays first and is retried by itself', async () => {
+  const server = new FakeServer();
+  const link = new Link(server);
+  const q = new OfflineQueue({ ...fresh(), transport: link });
+  server.refuseOnce.set('op1', 'rate_limited');
+  await q.enqueue(op(1));
+  await q.enqueue(op(2));
+  link.set(true);
+  await until(() => server.log.length === 2, 'the retry');
+  assert.deepEqual(server.sends, ['op1', 'op1', 'op2']);
+  assert.deepEqual(server.log, ['op1', 'op2']);
   q.close();
 });
 

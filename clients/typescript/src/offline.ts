@@ -39,6 +39,8 @@ export interface OfflineQueueOptions {
   maxRetryDelay?: number;
   /** Use the Web Locks API when present. Default true. */
   useWebLocks?: boolean;
+  /** The lock manager. Default `navigator.locks`. */
+  locks?: Locks;
 }
 
 /**
@@ -66,7 +68,8 @@ function committed(tx: IDBTransaction): Promise<void> {
   });
 }
 
-type Locks = { request(name: string, cb: () => Promise<void>): Promise<void> };
+/** The part of the Web Locks API (`navigator.locks`) the queue uses: exclusive locks by name. */
+export type Locks = { request(name: string, cb: () => Promise<void>): Promise<void> };
 
 /** Is the browser online (true where it cannot tell)? */
 function browserOnline(): boolean {
@@ -108,7 +111,7 @@ export class OfflineQueue {
     this.leaseMs = options.leaseMs ?? 15_000;
     this.maxWaitMs = options.maxRetryDelay ?? 60_000;
     const nav = (globalThis as { navigator?: { locks?: Locks } }).navigator;
-    this.locks = options.useWebLocks === false ? undefined : nav?.locks;
+    this.locks = options.useWebLocks === false ? undefined : options.locks ?? nav?.locks;
     const idb = options.indexedDB ?? globalThis.indexedDB;
     if (idb === undefined) throw new TypeError('no IndexedDB: pass options.indexedDB');
     const open = idb.open(this.name, 1);

@@ -115,6 +115,35 @@ test('offline queue: two tabs of one origin share the queue; every op is sent on
   b.close();
 });
 
+/** Web Locks' exclusive mode in one process: requests for a name run one after another. */
+class Locks {
+  private tails = new Map<string, Promise<void>>();
+  request(name: string, cb: () => Promise<void>): Promise<void> {
+    const run = (this.tails.get(name) ?? Promise.resolve()).then(cb);
+    this.tails.set(name, run.catch(() => {}));
+    return run;
+  }
+}
+
+test('offline queue: with Web Locks, two tabs draining at once send every op once, in order', async () => {
+  const browser = fresh();
+  const locks = new Locks();
+  const server = new FakeServer();
+  const linkA = new Link(server);
+  const linkB = new Link(server);
+  const a = new OfflineQueue({ ...browser, transport: linkA, locks });
+  const b = new OfflineQueue({ ...browser, transport: linkB, locks });
+  for (let n = 1; n <= 6; n++) await (n % 2 === 0 ? a : b).enqueue(op(n));
+  linkA.set(true);
+  linkB.set(true);
+  await Promise.all([a.drain(), b.drain()]);
+  const expected = ['op1', 'op2', 'op3', 'op4', 'op5', 'op6'];
+  assert.deepEqual(server.sends, expected, 'no op was sent twice');
+  assert.deepEqual(server.log, expected);
+  a.close();
+  b.close();
+});
+
 test('offline queue: a tab that dies after sending, before the ack, leaves the op to the next drainer; the log holds it once', async () => {
   const browser = fresh();
   const server = new FakeServer();

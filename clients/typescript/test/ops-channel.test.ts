@@ -4,39 +4,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { RealtimeClient } from '../src/client.js';
-import type { WebSocketLike } from '../src/client.js';
+import { FakeSocket } from './fake-socket.js';
 import { OfflineError, OpError, OpsChannel } from '../src/ops/channel.js';
 import type { OpStatusEntry } from '../src/types.js';
-
-class FakeSocket implements WebSocketLike {
-  static all: FakeSocket[] = [];
-  readyState = 0;
-  sent: Array<Record<string, unknown>> = [];
-  onopen: ((ev: unknown) => void) | null = null;
-  onclose: ((ev: unknown) => void) | null = null;
-  onerror: ((ev: unknown) => void) | null = null;
-  onmessage: ((ev: { data: unknown }) => void) | null = null;
-  constructor(readonly url: string) {
-    FakeSocket.all.push(this);
-  }
-  send(data: string): void {
-    this.sent.push(JSON.parse(data) as Record<string, unknown>);
-  }
-  close(): void {
-    this.readyState = 3;
-  }
-  open(): void {
-    this.readyState = 1;
-    this.onopen?.({});
-  }
-  receive(frame: unknown): void {
-    this.onmessage?.({ data: JSON.stringify(frame) });
-  }
-  drop(): void {
-    this.readyState = 3;
-    this.onclose?.({});
-  }
-}
 
 const last = () => FakeSocket.all[FakeSocket.all.length - 1]!;
 async function until(cond: () => boolean, what: string): Promise<void> {

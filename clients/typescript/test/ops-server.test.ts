@@ -24,7 +24,7 @@ const packageDir = resolve(fileURLToPath(new URL('.', import.meta.url)), '..', '
 const repoRoot = resolve(packageDir, '..', '..');
 const BIN = process.env['TIMEBANK_BIN'] ?? resolve(repoRoot, 'target/debug/timebank-realtime');
 const WEBHOOK_SECRET = 'test-secret';
-const JWT_SECRET = 'jwt-test-secret-of-some-length';
+const JWT_SECRET = 'a-test-secret-for-client-tokens-of-40-bytes';
 const DEADLINE_MS = 20_000;
 const BOB = 'ST1SJ3DTE5DN7X54YDH5D64R3BCB6A2AG2ZQ8YPD5';
 

@@ -46,3 +46,20 @@ for (const vector of file.vectors) {
     });
   });
 }
+
+test('resolver: settled ops beyond the retention are forgotten at the next entry, open ones never', () => {
+  const r = new Resolver({ settledRetainedPerAddress: 1 });
+  const op = (seq: number, opId: string) => ({ type: 'op' as const, seq, address: 'SP1', opId, entity: 'e:1', kind: 'k', data: { [opId]: 1 } });
+  r.apply(op(1, 'a'));
+  r.apply(op(2, 'b'));
+  r.apply(op(3, 'c'));
+  r.apply({ type: 'op-cancel', seq: 4, address: 'SP1', opId: 'a' });
+  assert.deepEqual(r.apply({ type: 'op-cancel', seq: 5, address: 'SP1', opId: 'b' }).map((d) => d.opId), ['b']);
+  assert.equal(r.op('SP1', 'a')?.status, 'reverted', 'still readable right after the entry that settled the next one');
+  r.apply({ type: 'block', seq: 6, height: 1, hash: '0xb1', timestamp: 10, txs: [] });
+  assert.equal(r.op('SP1', 'a'), undefined);
+  assert.deepEqual(r.answerOp({ address: 'SP1', opId: 'a', entity: 'e:1', kind: 'k', data: { a: 1 } }), { action: 'append' });
+  assert.equal(r.op('SP1', 'b')?.status, 'reverted');
+  assert.equal(r.op('SP1', 'c')?.status, 'pending');
+  assert.deepEqual(r.standing('SP1', 'e:1').map((o) => o.opId), ['c']);
+});

@@ -60,6 +60,8 @@ export class Resolver {
   /** Ops by the `seq` of their `op` entry; entries arrive in `seq` order, so this is log order. */
   private readonly ops = new Map<number, OpRecord>();
   private readonly ids = new Map<string, number>();
+  /** The open (pending or confirmed) ops, in log order: what every step scans. */
+  private readonly open = new Map<number, OpRecord>();
   /** Per address, settled ops in the order they settled, for the retention bound. */
   private readonly settled = new Map<string, number[]>();
   private decisions: Decision[] = [];
@@ -84,7 +86,7 @@ export class Resolver {
 
   /** The standing (pending or confirmed) ops of `address` on `entity`, in log order. */
   standing(address: string, entity: string): OpRecord[] {
-    return [...this.ops.values()].filter((o) => isOpen(o.status) && o.address === address && o.entity === entity);
+    return [...this.open.values()].filter((o) => o.address === address && o.entity === entity);
   }
 
   /** Applies one log entry; returns its decisions in the order docs/ops.md fixes. */
@@ -108,6 +110,7 @@ export class Resolver {
         };
         const detail = this.rejectDetail(op, kind, version);
         this.ops.set(e.seq, op);
+        this.open.set(e.seq, op);
         this.ids.set(key(e.address, e.opId), e.seq);
         if (detail !== null) this.revert(op, 'rejected', null, detail);
         else if (op.txHash !== null) this.settleIfMined(op, op.txHash, e.seq);
@@ -176,7 +179,7 @@ export class Resolver {
   }
 
   private list(status: OpStatus): OpRecord[] {
-    return [...this.ops.values()].filter((o) => o.status === status);
+    return [...this.open.values()].filter((o) => o.status === status);
   }
 
   private rejectDetail(op: OpRecord, kind: string | null, version: number): RejectDetail | null {
@@ -188,7 +191,7 @@ export class Resolver {
     const allowed = rule?.fields;
     if (allowed !== undefined && fields.some((f) => !allowed.includes(f))) return 'field_not_allowed';
     if (op.baseVersion !== undefined && (op.baseVersion < 0 || op.baseVersion > version)) return 'bad_base_version';
-    const open = [...this.ops.values()].filter((o) => o.address === op.address && isOpen(o.status)).length;
+    const open = [...this.open.values()].filter((o) => o.address === op.address).length;
     return open >= this.config.maxOpenOpsPerAddress ? 'too_many_open_ops' : null;
   }
 
@@ -270,6 +273,7 @@ export class Resolver {
     op.status = status;
     op.reason = reason;
     if (!isOpen(status)) {
+      this.open.delete(op.seq);
       const q = this.settled.get(op.address) ?? [];
       q.push(op.seq);
       this.settled.set(op.address, q);
@@ -309,8 +313,8 @@ export class Resolver {
     const hidden = (op.strategy !== 'last-writer-wins' && this.stale(op, field))
       || (op.status === 'confirmed' && op.confirmation !== null && l !== undefined && l.seq > op.confirmation.seq);
     if (hidden) return false;
-    for (const later of this.ops.values()) {
-      if (later.seq > op.seq && isOpen(later.status) && later.entity === op.entity && later.address === op.address && Object.hasOwn(later.data, field)) return false;
+    for (const later of this.open.values()) {
+      if (later.seq > op.seq && later.entity === op.entity && later.address === op.address && Object.hasOwn(later.data, field)) return false;
     }
     return true;
   }

@@ -18,6 +18,8 @@ import { OpsChannel, OpError } from '../src/ops/channel.js';
 import { OptimisticStateManager } from '../src/optimistic.js';
 import type { Settlement } from '../src/optimistic.js';
 import { AuthError, signInWithWallet, tokenExpiry } from '../src/auth.js';
+import { IDBFactory } from 'fake-indexeddb';
+import { OfflineQueue } from '../src/offline.js';
 import type { OpStatusEntry, ServerFrame } from '../src/types.js';
 
 const packageDir = resolve(fileURLToPath(new URL('.', import.meta.url)), '..', '..');
@@ -204,6 +206,42 @@ test('ops: executeWithOptimistic confirms with the block, goes back to pending o
     channel.close();
   } finally {
     client.disconnect();
+    await stop(server);
+  }
+});
+
+test('offline queue: ops queued offline, the page reloaded, two tabs back online: each op reaches the log once, in order', async (t) => {
+  const server = await startServer();
+  const probe = await connect(server.base);
+  probe.client.disconnect();
+  try {
+    if (skipWithoutOps(t, probe.ops)) return;
+    const browser = { indexedDB: new IDBFactory(), name: 'ops-e2e', leaseMs: 2000 };
+    // Offline: a client that never connects, its queue keeps the ops.
+    const offline = new RealtimeClient({ url: 'ws://127.0.0.1:9/ws', WebSocket: WsSocket, autoConnect: false });
+    const before = new OfflineQueue({ ...browser, transport: new OpsChannel(offline) });
+    const opIds: string[] = [];
+    for (const n of [1, 2, 3]) opIds.push((await before.enqueue({ kind: 'log-hours', entity: `exchange:${n}`, data: { hours: n } })).opId);
+    before.close(); // the reload
+
+    // Back online in two tabs at once.
+    const tabs = await Promise.all([connect(server.base), connect(server.base)]);
+    const queues = tabs.map(({ client }) => new OfflineQueue({ ...browser, transport: new OpsChannel(client) }));
+    await until(() => queues.every((q) => q.getSnapshot().queuedItems.length === 0), 'both tabs to drain the queue');
+
+    // A late resend of a drained op is answered with its status and appends nothing.
+    await queues[0]!.enqueue({ opId: opIds[0]!, kind: 'log-hours', entity: 'exchange:1', data: { hours: 1 } });
+    await until(() => queues[0]!.getSnapshot().queuedItems.length === 0, 'the resend');
+
+    const { client: reader } = await connect(server.base);
+    const replay = new OpsChannel(reader, { since: { seq: 0 } });
+    const appended: string[] = [];
+    replay.onStatus((s) => appended.push(s.opId));
+    await until(() => replay.subscription.caughtUp, 'the replay');
+    assert.deepEqual(appended, opIds, 'one op entry per op, in queue order');
+    for (const q of queues) q.close();
+    for (const { client } of [...tabs, { client: reader }]) client.disconnect();
+  } finally {
     await stop(server);
   }
 });

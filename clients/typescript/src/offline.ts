@@ -120,7 +120,11 @@ export class OfflineQueue {
       queue.createIndex('opId', 'opId', { unique: true });
       open.result.createObjectStore(META);
     };
-    this.db = request(open);
+    this.db = request(open).then((db) => {
+      // A newer version of this library opening the database in another tab must not be blocked.
+      db.onversionchange = () => db.close();
+      return db;
+    });
     this.channel = typeof BroadcastChannel === 'function' ? new BroadcastChannel(this.name) : null;
     if (this.channel !== null) {
       this.channel.onmessage = (ev: MessageEvent<{ t: string; ack?: OpAck }>) => {

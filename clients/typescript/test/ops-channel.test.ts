@@ -77,3 +77,19 @@ test('ops channel: op-ack and error answer their op; a drop fails what is in fli
   channel.close();
   client.disconnect();
 });
+
+test('ops channel: made before sign-in, the ops subscription is asked again once authenticated', () => {
+  FakeSocket.all = [];
+  const client = new RealtimeClient({ url: 'ws://fake/ws', WebSocket: FakeSocket, minReconnectDelay: 1, maxReconnectDelay: 2, pingInterval: 60_000 });
+  const channel = new OpsChannel(client);
+  last().open();
+  assert.deepEqual(last().sent, [{ type: 'subscribe', id: 's1', filter: { type: 'ops' } }]);
+  last().receive({ type: 'error', id: 's1', code: 'unauthorized', message: 'sign in first' });
+  client.authenticate('t');
+  last().receive({ type: 'authenticated', address: 'ST1', exp: 2_000_000_000 });
+  assert.deepEqual(last().sent.slice(1), [{ type: 'auth', token: 't' }, { type: 'subscribe', id: 's1', filter: { type: 'ops' } }]);
+  last().receive({ type: 'authenticated', address: 'ST1', exp: 2_000_000_100 });
+  assert.equal(last().sent.length, 3, 'a token refresh does not subscribe again');
+  channel.close();
+  client.disconnect();
+});

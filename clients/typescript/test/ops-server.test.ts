@@ -245,3 +245,21 @@ test('offline queue: ops queued offline, the page reloaded, two tabs back online
     await stop(server);
   }
 });
+
+test('ops: an ops subscription made before sign-in starts once the client authenticates', async (t) => {
+  const server = await startServer();
+  const probe = await connect(server.base);
+  probe.client.disconnect();
+  const client = new RealtimeClient({ url: server.base.replace(/^http/, 'ws') + '/ws', WebSocket: WsSocket });
+  try {
+    if (skipWithoutOps(t, probe.ops)) return;
+    const channel = new OpsChannel(client);
+    await until(() => channel.subscription.lastError?.code === 'unauthorized', 'the refusal without a token');
+    client.authenticate(token(BOB));
+    await until(() => channel.subscription.caughtUp, 'the ops subscription after auth');
+    channel.close();
+  } finally {
+    client.disconnect();
+    await stop(server);
+  }
+});

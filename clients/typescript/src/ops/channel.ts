@@ -133,7 +133,11 @@ export class OpsChannel implements OpsTransport {
   }
 
   private frame(f: ServerFrame): void {
-    if (f.type === 'op-ack') {
+    if (f.type === 'authenticated' && this.subscription.lastError?.code === 'unauthorized') {
+      // Subscribed before signing in: the server refused the filter; ask again now.
+      this.subscription.lastError = null;
+      this.client.sendMessage(this.subscription.request());
+    } else if (f.type === 'op-ack') {
       const { type: _, ...ack } = f;
       this.settle(f.opId, ack);
     } else if (f.type === 'error') {

@@ -233,7 +233,7 @@ function start(): void {
     stopEntries = sub.onEntry((entry: Entry) => {
       if (entry.kind === 'event') {
         if (shown(c, entry.event)) stream.event(entry.event);
-      } else if (shown(c, entry.rollback)) {
+      } else if (entry.kind === 'rollback' && shown(c, entry.rollback)) {
         stream.rollback(entry.rollback);
       }
       head.refresh();

@@ -1,6 +1,6 @@
 import { backoffDelay } from './backoff.js';
 import { DEFAULT_MAX_EVENTS, EventStore } from './store.js';
-import type { ChainEvent, Filter, Rollback, ServerFrame, Since } from './types.js';
+import type { ChainEvent, Filter, OpsFilter, OpStatusEntry, Rollback, ServerFrame, Since } from './types.js';
 
 /** What a user can show: connecting (also while waiting to retry), connected, disconnected. */
 export type ConnectionState = 'connecting' | 'connected' | 'disconnected';
@@ -39,6 +39,8 @@ export interface RealtimeClientOptions {
   autoConnect?: boolean;
   /** Source of randomness for the jitter (tests). Default `Math.random`. */
   random?: () => number;
+  /** Client token (PROTOCOL §4), sent as `auth` first on every connection; a function is read at each connect. */
+  token?: string | (() => string | null);
 }
 
 export const DEFAULTS = {
@@ -57,7 +59,10 @@ export interface SubscribeOptions {
 }
 
 /** An entry delivered to a subscription, in `seq` order, each once. */
-export type Entry = { kind: 'event'; event: ChainEvent } | { kind: 'rollback'; rollback: Rollback };
+export type Entry =
+  | { kind: 'event'; event: ChainEvent }
+  | { kind: 'rollback'; rollback: Rollback }
+  | { kind: 'op-status'; op: OpStatusEntry };
 
 export interface ServerError {
   code: string;
@@ -69,7 +74,7 @@ const OPEN = 1;
 /** One subscription: its filter, its store of events, and its resume cursor. */
 export class Subscription {
   readonly id: string;
-  readonly filter: Filter;
+  readonly filter: Filter | OpsFilter;
   readonly store: EventStore;
   /** True once the server sent `caught-up` on the current connection. */
   caughtUp = false;
@@ -81,7 +86,7 @@ export class Subscription {
   private active = true;
 
   /** @internal */
-  constructor(client: RealtimeClient, id: string, filter: Filter, options: SubscribeOptions, maxEvents: number) {
+  constructor(client: RealtimeClient, id: string, filter: Filter | OpsFilter, options: SubscribeOptions, maxEvents: number) {
     this.client = client;
     this.id = id;
     this.filter = filter;
@@ -128,9 +133,15 @@ export class Subscription {
 
   /** @internal */
   deliver(entry: Entry): void {
-    const applied = entry.kind === 'event'
-      ? this.store.applyEvent(entry.event)
-      : this.store.applyRollback(entry.rollback);
+    let applied: boolean;
+    if (entry.kind === 'op-status') {
+      // Op statuses move the cursor only; the ops layer keeps them.
+      const last = this.store.lastSeq;
+      applied = last === null || entry.op.seq > last;
+      if (applied) this.store.markDelivered(entry.op.seq);
+    } else {
+      applied = entry.kind === 'event' ? this.store.applyEvent(entry.event) : this.store.applyRollback(entry.rollback);
+    }
     if (!applied) return;
     for (const listener of [...this.entryListeners]) listener(entry);
   }
@@ -144,7 +155,9 @@ export class Subscription {
  * queued for sending: subscribe frames are rebuilt from the subscriptions at each connect.
  */
 export class RealtimeClient {
-  private readonly options: Required<Omit<RealtimeClientOptions, 'WebSocket' | 'autoConnect'>>;
+  private readonly options: Required<Omit<RealtimeClientOptions, 'WebSocket' | 'autoConnect' | 'token'>>;
+  private token: RealtimeClientOptions['token'];
+  private readonly frameListeners = new Set<(frame: ServerFrame) => void>();
   private readonly WebSocketImpl: WebSocketConstructor;
   private socket: WebSocketLike | null = null;
   private currentState: ConnectionState = 'disconnected';
@@ -172,6 +185,7 @@ export class RealtimeClient {
       maxEvents: options.maxEvents ?? DEFAULTS.maxEvents,
       random: options.random ?? Math.random,
     };
+    this.token = options.token;
     if (options.autoConnect ?? true) this.connect();
   }
 
@@ -208,8 +222,27 @@ export class RealtimeClient {
     this.setState('disconnected');
   }
 
+  /** Sets the client token (`null`: none from the next connection on) and sends `auth` now if connected. */
+  authenticate(token: string | (() => string | null) | null): void {
+    this.token = token ?? undefined;
+    this.sendAuth();
+  }
+
+  /** Calls `listener` with every frame the server sends (after the client handled it); returns the function that stops it. */
+  onFrame(listener: (frame: ServerFrame) => void): () => void {
+    this.frameListeners.add(listener);
+    return () => {
+      this.frameListeners.delete(listener);
+    };
+  }
+
+  /** Sends a client message now; false (nothing sent, nothing queued) when not connected. */
+  sendMessage(message: Record<string, unknown>): boolean {
+    return this.send(message);
+  }
+
   /** Subscribes to `filter`; the subscription lives (across reconnects) until its `unsubscribe()`. */
-  subscribe(filter: Filter, options: SubscribeOptions = {}): Subscription {
+  subscribe(filter: Filter | OpsFilter, options: SubscribeOptions = {}): Subscription {
     const sub = new Subscription(this, `s${this.nextId++}`, filter, options, this.options.maxEvents);
     this.subscriptions.set(sub.id, sub);
     this.send(sub.request());
@@ -245,6 +278,7 @@ export class RealtimeClient {
       if (this.socket !== socket) return;
       this.attempt = 0;
       this.setState('connected');
+      this.sendAuth();
       for (const sub of this.subscriptions.values()) {
         sub.caughtUp = false;
         this.send(sub.request());
@@ -262,6 +296,7 @@ export class RealtimeClient {
         return;
       }
       this.handle(frame);
+      for (const listener of [...this.frameListeners]) listener(frame);
     };
     socket.onerror = () => {
       // onclose follows and does the reconnecting.
@@ -295,6 +330,9 @@ export class RealtimeClient {
       case 'rollback':
         this.subscriptions.get(frame.sub)?.deliver({ kind: 'rollback', rollback: frame.rollback });
         break;
+      case 'op-status':
+        this.subscriptions.get(frame.sub)?.deliver({ kind: 'op-status', op: frame.op });
+        break;
       case 'caught-up': {
         const sub = this.subscriptions.get(frame.sub);
         if (sub !== undefined) {
@@ -323,10 +361,16 @@ export class RealtimeClient {
     }
   }
 
-  private send(message: Record<string, unknown>): void {
+  private send(message: Record<string, unknown>): boolean {
     const socket = this.socket;
-    if (socket === null || socket.readyState !== OPEN || this.currentState !== 'connected') return;
+    if (socket === null || socket.readyState !== OPEN || this.currentState !== 'connected') return false;
     socket.send(JSON.stringify(message));
+    return true;
+  }
+
+  private sendAuth(): void {
+    const token = typeof this.token === 'function' ? this.token() : this.token;
+    if (typeof token === 'string' && token !== '') this.send({ type: 'auth', token });
   }
 
   /** After every frame received: ping after `pingInterval` of silence, then expect an answer. */

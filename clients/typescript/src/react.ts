@@ -73,3 +73,6 @@ export function useUserEvents(address: string, options: { client?: RealtimeClien
   const filter: Filter = { type: 'user', address };
   return useRealtimeEvents(options.client === undefined ? { subscriptions: [filter] } : { subscriptions: [filter], client: options.client });
 }
+
+export { useOfflineSync, useOptimisticOps } from './offline-react.js';
+export type { OfflineSync } from './offline-react.js';

@@ -63,6 +63,43 @@ export type ServerFrame =
   | { type: 'caught-up'; sub: string; seq: number }
   | { type: 'resync'; sub: string; seq: number; reason: string }
   | { type: 'unsubscribed'; id: string }
-  | { type: 'error'; id?: string; code: string; message: string }
+  | { type: 'error'; id?: string; opId?: string; code: string; message: string }
   | { type: 'pong' }
-  | { type: 'authenticated'; address: string; exp: number };
+  | { type: 'authenticated'; address: string; exp: number }
+  | OpsFrame;
+
+/** The `ops` filter (PROTOCOL §4): the signed-in address's op status changes. */
+export type OpsFilter = { type: 'ops' };
+
+/** A status change of one of the address's ops, delivered to `ops` subscriptions (PROTOCOL §4). */
+export interface OpStatusEntry {
+  seq: number;
+  opId: string;
+  entity: string;
+  kind: string;
+  status: 'pending' | 'confirmed' | 'final' | 'reverted';
+  reason: string | null;
+  txHash: string | null;
+  blockHeight: number | null;
+  blockHash: string | null;
+  data: Record<string, unknown>;
+  address?: string;
+  /** With reason `rejected`: why (docs/ops.md "Decisions"). */
+  detail?: string | null;
+}
+
+/** The answer to an `op` (or `op-cancel`) on the sending connection. */
+export interface OpAck {
+  opId: string;
+  seq: number;
+  status: OpStatusEntry['status'];
+  reason?: string | null;
+  entity: string;
+  version: number;
+  /** With reason `rejected`: why. */
+  detail?: string | null;
+}
+
+export type OpsFrame =
+  | ({ type: 'op-ack' } & OpAck)
+  | { type: 'op-status'; sub: string; op: OpStatusEntry };

@@ -5,6 +5,7 @@ import { EventStore } from '../src/store.js';
 import { RealtimeClient } from '../src/client.js';
 import type { WebSocketLike } from '../src/client.js';
 import { SharedViews } from '../src/views.js';
+import { FakeSocket } from './fake-socket.js';
 import type { ChainEvent, Rollback } from '../src/types.js';
 
 function event(seq: number): ChainEvent {
@@ -69,37 +70,6 @@ test('store: holds at most maxEvents, dropping the oldest', () => {
   for (const s of [1, 2, 3, 4, 5]) store.applyEvent(event(s));
   assert.deepEqual(store.getSnapshot().map((e) => e.seq), [3, 4, 5]);
 });
-
-/** A WebSocket that records what the client sends and lets the test play the server. */
-class FakeSocket implements WebSocketLike {
-  static all: FakeSocket[] = [];
-  readyState = 0;
-  sent: Array<Record<string, unknown>> = [];
-  onopen: ((ev: unknown) => void) | null = null;
-  onclose: ((ev: unknown) => void) | null = null;
-  onerror: ((ev: unknown) => void) | null = null;
-  onmessage: ((ev: { data: unknown }) => void) | null = null;
-  constructor(readonly url: string) {
-    FakeSocket.all.push(this);
-  }
-  send(data: string): void {
-    this.sent.push(JSON.parse(data) as Record<string, unknown>);
-  }
-  close(): void {
-    this.readyState = 3;
-  }
-  open(): void {
-    this.readyState = 1;
-    this.onopen?.({});
-  }
-  receive(frame: unknown): void {
-    this.onmessage?.({ data: JSON.stringify(frame) });
-  }
-  drop(): void {
-    this.readyState = 3;
-    this.onclose?.({});
-  }
-}
 
 function fakeClient(): { client: RealtimeClient; socket: () => FakeSocket } {
   FakeSocket.all = [];

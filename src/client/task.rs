@@ -286,6 +286,8 @@ impl Task {
                 ClientEvent::server_error(id, code, message)
             }
             ServerFrame::Unsubscribed { .. } | ServerFrame::Pong | ServerFrame::Authenticated { .. } => return true,
+            // Ops are not surfaced by this client yet.
+            ServerFrame::OpAck(_) | ServerFrame::OpStatus { .. } => return true,
         };
         self.emit(event).await
     }

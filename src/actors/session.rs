@@ -290,10 +290,28 @@ impl WsSession {
                 ),
             },
             Ok(ClientMessage::Subscribe { id, filter, since }) => self.subscribe(id, filter, since, ctx),
+            Ok(ClientMessage::Op(_) | ClientMessage::OpCancel { .. }) => {
+                if self.signed_in_address().is_none() {
+                    Self::unauthorized(ctx, "ops need a signed-in connection (a client token)");
+                } else {
+                    let message = "ops are not accepted by this server yet";
+                    Self::send(ctx, ServerMessage::Error { id: None, code: ErrorCode::Unavailable, message });
+                }
+            }
         }
     }
 
-    fn subscribe(&mut self, id: String, filter: Filter, since: Option<Since>, ctx: &mut ws::WebsocketContext<Self>) {
+    fn subscribe(&mut self, id: String, mut filter: Filter, since: Option<Since>, ctx: &mut ws::WebsocketContext<Self>) {
+        if let Filter::Ops { address } = &mut filter {
+            // The filter is bound to the connection's own address, never to one named.
+            let Some(own) = self.signed_in_address() else {
+                let message = "the ops filter needs a signed-in connection (a client token)".to_string();
+                return Self::refuse(ctx, &ClientError { id: Some(id), code: ErrorCode::Unauthorized, message });
+            };
+            *address = own.to_string();
+            let message = "the ops filter is not served by this server yet".to_string();
+            return Self::refuse(ctx, &ClientError { id: Some(id), code: ErrorCode::Unavailable, message });
+        }
         let refusal = if self.subs.contains_key(&id) {
             Some((ErrorCode::DuplicateId, "a subscription with this id is active".to_string()))
         } else if self.subs.len() >= self.config.max_subscriptions {

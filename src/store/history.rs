@@ -20,6 +20,8 @@ pub struct EntryFilter {
     pub event_type: Option<EventType>,
     /// The address must be among the entry's `affectedAddresses`.
     pub address: Option<String>,
+    /// The `ops` filter: the op entries of this address, and nothing else.
+    pub ops_of: Option<String>,
 }
 
 impl EntryFilter {

@@ -267,7 +267,8 @@ impl Store {
                             view.events.remove(&key);
                         }
                     }
-                    None => {}
+                    // Ops change nothing on chain.
+                    Some(EntryKind::Op | EntryKind::OpTx | EntryKind::OpCancel | EntryKind::OpStatus) | None => {}
                 }
             }
         }

@@ -93,6 +93,11 @@ pub const MAX_QUEUED_ENTRIES: usize = 4_096;
 /// large as the read API's largest: the query's fixed costs (a pooled connection, planning,
 /// a round trip) are then a small share of it.
 pub const HISTORY_PAGE: i64 = 1_000;
+/// `op`/`op-cancel` messages per connection per second: a person's devices queue a few
+/// ops a minute, and an offline queue replays a few hundred at most, in a few seconds.
+pub const MAX_OPS_PER_SEC: u32 = 50;
+/// Largest `data` of an op (compact JSON): an op sets a handful of short fields.
+pub const MAX_OP_DATA_BYTES: usize = 4 * 1024;
 /// Tuning of WebSocket sessions (see the constants for the reasons of the defaults).
 #[derive(Debug, Clone)]
 pub struct WsConfig {
@@ -102,6 +107,8 @@ pub struct WsConfig {
     pub max_subscriptions: usize,
     pub max_queued_entries: usize,
     pub history_page: i64,
+    pub max_ops_per_sec: u32,
+    pub max_op_data_bytes: usize,
 }
 
 impl Default for WsConfig {
@@ -113,6 +120,8 @@ impl Default for WsConfig {
             max_subscriptions: MAX_SUBSCRIPTIONS,
             max_queued_entries: MAX_QUEUED_ENTRIES,
             history_page: HISTORY_PAGE,
+            max_ops_per_sec: MAX_OPS_PER_SEC,
+            max_op_data_bytes: MAX_OP_DATA_BYTES,
         }
     }
 }

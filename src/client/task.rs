@@ -287,7 +287,7 @@ impl Task {
             }
             ServerFrame::Unsubscribed { .. } | ServerFrame::Pong | ServerFrame::Authenticated { .. } => return true,
             // Ops are not surfaced by this client yet.
-            ServerFrame::OpAck(_) | ServerFrame::OpStatus { .. } => return true,
+            ServerFrame::OpAck(_) | ServerFrame::OpStatus { .. } | ServerFrame::OpError { .. } => return true,
         };
         self.emit(event).await
     }

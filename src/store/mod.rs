@@ -24,7 +24,7 @@ pub mod read;
 pub mod schema;
 pub(crate) mod sqlite_pragmas;
 
-pub use append::{Appender, IngestReport, OpCommand, OpReply, OpsAppended, OpsSettings, OpsShared};
+pub use append::{rederive_decisions, Appender, IngestReport, OpCommand, OpReply, OpsAppended, OpsSettings, OpsShared};
 pub use connect::{configure_sqlite_process, DatabaseUrl, StoreConfig, PG_PAGED_READ_SETTINGS, PG_SESSION_SETTINGS};
 pub use history::EntryFilter;
 pub use notify::{HeadListener, LISTENER_APPLICATION_NAME, LOG_CHANNEL};

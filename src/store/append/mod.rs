@@ -33,7 +33,7 @@ mod staging;
 
 pub use super::plan::IngestReport;
 pub use op_append::{OpCommand, OpReply};
-pub use ops::{OpsFeed, OpsSettings, OpsShared};
+pub use ops::{rederive_decisions, OpsFeed, OpsSettings, OpsShared};
 pub use pg::PG_APPEND_LOCK;
 
 use super::checkpoint::{Checkpointer, Restart};

@@ -123,7 +123,17 @@ struct MarkerFields {
     #[serde(default)]
     timestamp: i64,
     #[serde(default)]
-    transactions: Vec<Tx>,
+    transactions: Vec<TxFields>,
+}
+
+/// A transaction of a block marker, as the rules read it (the marker holds more).
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct TxFields {
+    tx_hash: String,
+    #[serde(default)]
+    sender: Option<String>,
+    success: bool,
 }
 
 #[derive(Deserialize)]
@@ -174,7 +184,8 @@ impl OpsFeed {
         Ok(match kind {
             EntryKind::BlockApplied => {
                 let m: MarkerFields = serde_json::from_str(body).map_err(|e| corrupt(seq, e))?;
-                Some(Input::BlockApplied(BlockApplied { seq, height: m.block_height, hash: m.block_hash, timestamp: m.timestamp, txs: m.transactions }))
+                let txs = m.transactions.into_iter().map(|t| Tx { tx_hash: t.tx_hash, sender: t.sender, success: t.success }).collect();
+                Some(Input::BlockApplied(BlockApplied { seq, height: m.block_height, hash: m.block_hash, timestamp: m.timestamp, txs }))
             }
             EntryKind::BlockRolledBack => {
                 let m: MarkerFields = serde_json::from_str(body).map_err(|e| corrupt(seq, e))?;
@@ -365,4 +376,24 @@ pub(super) fn op_body(seq: i64, address: &str, op: &crate::ops::OpRequest) -> St
 /// The body of an `op-cancel` entry.
 pub(super) fn cancel_body(seq: i64, address: &str, op_id: &str) -> String {
     json!({"seq": seq, "opId": op_id, "address": address}).to_string()
+}
+
+/// Every decision a log's entries cause, re-derived with fresh rules from the entries other
+/// than `op-status` ones: the `op-status` bodies the writer appends, without their `seq`,
+/// in log order. Equal to the logged ones when status is a pure function of the log.
+pub fn rederive_decisions(settings: &OpsSettings, entries: &[LogEntry]) -> Result<Vec<Value>, StoreError> {
+    let mut feed = OpsFeed::new(settings);
+    let mut out = Vec::new();
+    for e in entries {
+        let decisions = feed.feed(e.seq, e.kind, e.event_type, e.rollback_of, &e.body)?;
+        for d in &decisions {
+            let body = status_body(0, d, feed.resolver.op(&d.address, &d.op_id), e.seq);
+            let mut v: Value = serde_json::from_str(&body).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            if let Some(o) = v.as_object_mut() {
+                o.remove("seq");
+            }
+            out.push(v);
+        }
+    }
+    Ok(out)
 }

@@ -82,6 +82,7 @@ impl Application {
             Some(settings) => store.with_ops(settings),
             None => store,
         };
+        store.catch_up_ops().await?;
         let head = store.head().await?;
         let supervisor = Supervisor::new(store.clone(), config.writer_config(), head.head_seq)
             .following_other_nodes(config.cluster_config())

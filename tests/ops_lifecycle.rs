@@ -7,31 +7,9 @@
 
 mod common;
 use common::ops::*;
-use common::{Backend, TestApp};
+use common::Backend;
 use serde_json::json;
 use timebank_realtime::synth;
-
-/// The decisions in the log equal those fresh rules derive from the log's other entries.
-pub async fn decisions_are_a_function_of_the_log(app: &TestApp, adjust: impl FnOnce(&mut timebank_realtime::config::ServerConfig)) {
-    let mut config = timebank_realtime::config::ServerConfig::new(app.db.url.clone());
-    config.auth_jwt_secret = Some(JWT_SECRET.into());
-    adjust(&mut config);
-    let settings = config.ops_settings().expect("settings").expect("ops enabled");
-    let store = common::open_store(&app.db.url).await;
-    let entries = common::all_entries(&store).await;
-    let logged: Vec<serde_json::Value> = entries
-        .iter()
-        .filter(|e| e.kind == timebank_realtime::model::EntryKind::OpStatus)
-        .map(|e| {
-            let mut v: serde_json::Value = serde_json::from_str(&e.body).expect("json");
-            v.as_object_mut().expect("object").remove("seq");
-            v
-        })
-        .collect();
-    let derived = timebank_realtime::store::rederive_decisions(&settings, &entries).expect("re-derives");
-    assert!(!logged.is_empty(), "the test logged decisions");
-    assert_eq!(derived, logged);
-}
 
 const T0: i64 = 1_700_000_000;
 

@@ -109,6 +109,23 @@ impl Store {
         self
     }
 
+    /// Feeds the ops rules every stored entry they have not seen (at startup, so that reads
+    /// of `pendingOps` and resends are answered from the whole log before the first append).
+    pub async fn catch_up_ops(&self) -> Result<(), StoreError> {
+        let Some(ops) = &self.ops else { return Ok(()) };
+        loop {
+            let after = ops.lock().fed();
+            let page = self.entries_after(after, read::MAX_PAGE).await?;
+            if page.is_empty() {
+                return Ok(());
+            }
+            let mut feed = ops.lock();
+            for e in &page {
+                feed.feed_entry(e)?;
+            }
+        }
+    }
+
     /// The ops rules' state, when ops are enabled.
     pub fn ops(&self) -> Option<&Arc<append::OpsShared>> {
         self.ops.as_ref()

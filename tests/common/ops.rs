@@ -197,3 +197,63 @@ pub async fn history(app: &TestApp, address: &str, since: i64) -> Vec<Value> {
 }
 
 pub const SHORT: Duration = Duration::from_millis(300);
+
+/// Stops `app` and starts a server on its database again: the rules are rebuilt from the
+/// log. The returned server owns nothing of the database; keep `app` alive to drop it.
+pub async fn restart(app: &TestApp, adjust: impl FnOnce(&mut ServerConfig)) -> TestApp {
+    app.stop().await;
+    let db = TestDb { url: app.db.url.clone(), pg_name: None, _dir: None };
+    TestApp::spawn_with(db, |c| {
+        c.auth_jwt_secret = Some(JWT_SECRET.into());
+        adjust(c);
+    })
+    .await
+}
+
+/// `GET path` with `Authorization: Bearer <token>` when given.
+pub async fn get_as(app: &TestApp, path: &str, token: Option<&str>) -> (u16, Value) {
+    let mut req = app.client.get(format!("{}{path}", app.base));
+    if let Some(t) = token {
+        req = req.header("authorization", format!("Bearer {t}"));
+    }
+    let res = req.send().await.expect("request");
+    let status = res.status().as_u16();
+    (status, res.json().await.unwrap_or(Value::Null))
+}
+
+/// Polls the entity until the projection shows `version` (the projector folds behind the
+/// log); then returns the answer for `token`'s address with `?view=optimistic`.
+pub async fn entity_at(app: &TestApp, kind: &str, id: &str, version: i64, token: Option<&str>) -> Value {
+    let path = format!("/api/entities/{kind}/{id}?view=optimistic");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let (status, body) = get_as(app, &path, token).await;
+        if status == 200 && body["version"] == version {
+            return body;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "entity {kind}:{id} never reached version {version}: {status} {body}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// The decisions in the log equal those fresh rules derive from the log's other entries
+/// (status is a pure function of the log).
+pub async fn decisions_are_a_function_of_the_log(app: &TestApp, adjust: impl FnOnce(&mut ServerConfig)) {
+    let mut config = ServerConfig::new(app.db.url.clone());
+    config.auth_jwt_secret = Some(JWT_SECRET.into());
+    adjust(&mut config);
+    let settings = config.ops_settings().expect("settings").expect("ops enabled");
+    let store = super::open_store(&app.db.url).await;
+    let entries = super::all_entries(&store).await;
+    let logged: Vec<Value> = entries
+        .iter()
+        .filter(|e| e.kind == timebank_realtime::model::EntryKind::OpStatus)
+        .map(|e| {
+            let mut v: Value = serde_json::from_str(&e.body).expect("json");
+            v.as_object_mut().expect("object").remove("seq");
+            v
+        })
+        .collect();
+    assert!(!logged.is_empty(), "the test logged decisions");
+    assert_eq!(timebank_realtime::store::rederive_decisions(&settings, &entries).expect("re-derives"), logged);
+}

@@ -179,6 +179,16 @@ impl OpsFeed {
         &self.resolver
     }
 
+    /// The last `seq` fed.
+    pub fn fed(&self) -> i64 {
+        self.fed
+    }
+
+    /// Feeds one committed entry (its decisions are already in the log).
+    pub fn feed_entry(&mut self, e: &LogEntry) -> Result<(), StoreError> {
+        self.feed(e.seq, e.kind, e.event_type, e.rollback_of, &e.body).map(drop)
+    }
+
     /// The rules' input for one entry (`None`: the rules do not read it).
     pub(super) fn input_of(&mut self, seq: i64, kind: EntryKind, event_type: Option<EventType>, rollback_of: Option<i64>, body: &str) -> Result<Option<Input>, StoreError> {
         Ok(match kind {

@@ -287,6 +287,10 @@ pub enum ServerMessage<'a> {
     /// The connection acts for `address` until `exp` (Unix seconds): the answer to `auth`
     /// and to a valid token at the upgrade.
     Authenticated { address: &'a str, exp: u64 },
+    /// An `error` refusing an `op` or `op-cancel`, naming its `opId` when it could be read
+    /// (an extension: the `opId` key).
+    #[serde(rename = "error")]
+    OpError { #[serde(skip_serializing_if = "Option::is_none")] op_id: Option<&'a str>, code: ErrorCode, message: &'a str },
 }
 
 /// Why a subscription ended with `resync`.
@@ -340,6 +344,8 @@ pub enum ServerFrame {
     Authenticated { address: String, exp: u64 },
     /// The answer to the connection's own `op` or `op-cancel`.
     OpAck(OpAck),
+    /// An `error` that names an `opId`: the refusal of that `op` or `op-cancel`.
+    OpError { op_id: String, code: ErrorCode, message: String },
     /// A status change of one of the address's ops, on an `ops` subscription; `body` is the
     /// `op` object ([`OpObject`]), kept raw like event objects.
     OpStatus { sub: String, seq: i64, body: Box<serde_json::value::RawValue> },
@@ -368,6 +374,7 @@ struct ServerFrameWire<'a> {
     message: Option<String>,
     address: Option<String>,
     exp: Option<u64>,
+    op_id: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -403,10 +410,17 @@ impl ServerFrame {
                 seq: w.seq.ok_or("resync without seq")?,
                 reason: w.reason.ok_or("resync without reason")?,
             },
-            "error" => ServerFrame::Error {
-                id: w.id.clone(),
-                code: w.code.ok_or("error without code")?,
-                message: w.message.clone().unwrap_or_default(),
+            "error" => match w.op_id.clone() {
+                Some(op_id) => ServerFrame::OpError {
+                    op_id,
+                    code: w.code.ok_or("error without code")?,
+                    message: w.message.clone().unwrap_or_default(),
+                },
+                None => ServerFrame::Error {
+                    id: w.id.clone(),
+                    code: w.code.ok_or("error without code")?,
+                    message: w.message.clone().unwrap_or_default(),
+                },
             },
             "unsubscribed" => ServerFrame::Unsubscribed { id: need(w.id.clone(), "id")? },
             "pong" => ServerFrame::Pong,

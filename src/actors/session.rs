@@ -54,6 +54,9 @@
 //! - At `exp` a timer ends the identity and sends `error` `unauthorized` (the token
 //!   expired; send `auth` with a new one). Subscriptions to chain events carry on.
 
+#[path = "session_ops.rs"]
+mod ops;
+
 use super::catchup::{entry_filter, fork_rollbacks, read_page, Cursor};
 use super::messages::{Deliver, Delivery, Overflowed, SessionSink, Subscribe, Unsubscribe};
 use super::registry::TopicRegistry;
@@ -93,6 +96,11 @@ pub const MAX_QUEUED_ENTRIES: usize = 4_096;
 /// large as the read API's largest: the query's fixed costs (a pooled connection, planning,
 /// a round trip) are then a small share of it.
 pub const HISTORY_PAGE: i64 = 1_000;
+/// `op`/`op-cancel` messages per connection per second: a person's devices queue a few
+/// ops a minute, and an offline queue replays a few hundred at most, in a few seconds.
+pub const MAX_OPS_PER_SEC: u32 = 50;
+/// Largest `data` of an op (compact JSON): an op sets a handful of short fields.
+pub const MAX_OP_DATA_BYTES: usize = 4 * 1024;
 /// Tuning of WebSocket sessions (see the constants for the reasons of the defaults).
 #[derive(Debug, Clone)]
 pub struct WsConfig {
@@ -102,6 +110,8 @@ pub struct WsConfig {
     pub max_subscriptions: usize,
     pub max_queued_entries: usize,
     pub history_page: i64,
+    pub max_ops_per_sec: u32,
+    pub max_op_data_bytes: usize,
 }
 
 impl Default for WsConfig {
@@ -113,6 +123,8 @@ impl Default for WsConfig {
             max_subscriptions: MAX_SUBSCRIPTIONS,
             max_queued_entries: MAX_QUEUED_ENTRIES,
             history_page: HISTORY_PAGE,
+            max_ops_per_sec: MAX_OPS_PER_SEC,
+            max_op_data_bytes: MAX_OP_DATA_BYTES,
         }
     }
 }
@@ -164,6 +176,9 @@ pub struct WsSession {
     /// The timer that ends `identity` at its `exp`.
     identity_expiry: Option<SpawnHandle>,
     shutdown: Option<Shutdown>,
+    /// Where ops messages go (the supervisor, to the writer); `None`: ops are off.
+    ops: Option<Recipient<super::messages::SubmitOp>>,
+    ops_rate: ops::OpsRate,
 }
 
 impl WsSession {
@@ -190,7 +205,15 @@ impl WsSession {
             bound_address: None,
             identity_expiry: None,
             shutdown: None,
+            ops: None,
+            ops_rate: ops::OpsRate::default(),
         }
+    }
+
+    /// Accepts ops messages, sending them to `ops` (the supervisor).
+    pub fn with_ops(mut self, ops: Recipient<super::messages::SubmitOp>) -> Self {
+        self.ops = Some(ops);
+        self
     }
 
     /// The address this connection may act for right now, if any. It checks `exp` itself
@@ -290,18 +313,12 @@ impl WsSession {
                 ),
             },
             Ok(ClientMessage::Subscribe { id, filter, since }) => self.subscribe(id, filter, since, ctx),
-            Ok(ClientMessage::Op(_) | ClientMessage::OpCancel { .. }) => {
-                if self.signed_in_address().is_none() {
-                    Self::unauthorized(ctx, "ops need a signed-in connection (a client token)");
-                } else {
-                    let message = "ops are not accepted by this server yet";
-                    Self::send(ctx, ServerMessage::Error { id: None, code: ErrorCode::Unavailable, message });
-                }
-            }
+            Ok(ClientMessage::Op(op)) => self.submit_op(op, ctx),
+            Ok(ClientMessage::OpCancel { op_id }) => self.submit_cancel(op_id, ctx),
         }
     }
 
-    fn subscribe(&mut self, id: String, mut filter: Filter, since: Option<Since>, ctx: &mut ws::WebsocketContext<Self>) {
+    fn subscribe(&mut self, id: String, mut filter: Filter, mut since: Option<Since>, ctx: &mut ws::WebsocketContext<Self>) {
         if let Filter::Ops { address } = &mut filter {
             // The filter is bound to the connection's own address, never to one named.
             let Some(own) = self.signed_in_address() else {
@@ -309,8 +326,10 @@ impl WsSession {
                 return Self::refuse(ctx, &ClientError { id: Some(id), code: ErrorCode::Unauthorized, message });
             };
             *address = own.to_string();
-            let message = "the ops filter is not served by this server yet".to_string();
-            return Self::refuse(ctx, &ClientError { id: Some(id), code: ErrorCode::Unavailable, message });
+            // Ops have no block height: only `since.seq` resumes them.
+            if matches!(since, Some(Since::BlockHeight { .. })) {
+                since = None;
+            }
         }
         let refusal = if self.subs.contains_key(&id) {
             Some((ErrorCode::DuplicateId, "a subscription with this id is active".to_string()))

@@ -351,7 +351,14 @@ impl Task {
                 }
                 ClientEvent::Resync { sub, seq, reason }
             }
-            ServerFrame::Error { id, code, message } if self.answers_op(id.as_deref(), code) => {
+            ServerFrame::OpError { op_id, code, message } => {
+                if self.answers_op(Some(&op_id), code) {
+                    return self.op_refused(code, message).await;
+                }
+                ClientEvent::server_error(Some(op_id), code, message)
+            }
+            // A refusal that could not name the op (its `opId` was unreadable).
+            ServerFrame::Error { id: None, code, message } if self.answers_op(None, code) => {
                 return self.op_refused(code, message).await;
             }
             ServerFrame::OpAck(ack) => {

@@ -212,6 +212,11 @@ impl Resolver {
             .collect()
     }
 
+    /// The entity's chain version: that of its last `entity-change` (0 before any).
+    pub fn entity_version(&self, entity: &str) -> i64 {
+        self.chain.version(entity)
+    }
+
     /// Open ops of an address.
     pub fn open_count(&self, address: &str) -> u32 {
         self.open.open_per_address.get(address).copied().unwrap_or(0)

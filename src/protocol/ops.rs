@@ -180,6 +180,15 @@ mod tests {
         }
     }
 
+    #[test]
+    fn op_errors_name_the_op() {
+        let e = crate::protocol::ServerMessage::OpError { op_id: Some("a1"), code: ErrorCode::OpMismatch, message: "m" }.to_json();
+        assert_eq!(serde_json::from_str::<Value>(&e).expect("json"), json!({"type":"error","opId":"a1","code":"op_mismatch","message":"m"}));
+        assert!(matches!(ServerFrame::parse(&e), Ok(ServerFrame::OpError { op_id, code: ErrorCode::OpMismatch, .. }) if op_id == "a1"));
+        let newer = r#"{"type":"error","code":"a_later_code","message":"m"}"#;
+        assert!(matches!(ServerFrame::parse(newer), Ok(ServerFrame::Error { code: ErrorCode::Other, .. })));
+    }
+
     fn code(text: &str) -> ErrorCode {
         ClientMessage::parse(text).expect_err("refused").code
     }

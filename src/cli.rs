@@ -53,6 +53,9 @@ pub enum Command {
     /// Benchmark WebSocket fan-out over loopback: N subscribers, ingestion at a set rate;
     /// reports delivered events/s, latency percentiles and server RSS.
     BenchWs(ws_bench::WsBenchArgs),
+    /// Benchmark optimistic ops over loopback: signed-in connections, the latency from a
+    /// confirming block's webhook to `confirmed` on the client, and ops acknowledged per second.
+    BenchOps(ws_bench::ops::OpsBenchArgs),
 }
 
 /// Runs the parsed command; the process exit code follows the result.
@@ -73,6 +76,7 @@ pub fn run(cli: Cli) -> anyhow_like::Result {
             Command::Bench(args) => bench::run(args).await,
             Command::Tail(args) => tail::run(args).await,
             Command::BenchWs(args) => ws_bench::run(args).await,
+            Command::BenchOps(args) => ws_bench::ops::run(args).await,
         }
     })
 }

@@ -177,8 +177,11 @@ pub struct ServerConfig {
     pub ws_max_ops_per_sec: u32,
 }
 
+/// `OP_STRATEGIES` read: the default strategy if set, and one per entity kind.
+pub type Strategies = (Option<Strategy>, Vec<(String, Strategy)>);
+
 /// Reads `OP_STRATEGIES` (`exchange=merge,profile=last-writer-wins`, `*=` for the default).
-pub fn parse_strategies(text: &str) -> Result<(Option<Strategy>, Vec<(String, Strategy)>), String> {
+pub fn parse_strategies(text: &str) -> Result<Strategies, String> {
     let mut default = None;
     let mut kinds = Vec::new();
     for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {

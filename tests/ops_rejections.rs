@@ -24,8 +24,8 @@ async fn refused(app: &TestApp, ws: &mut WsClient, observer: &mut WsClient, msg:
     ws.send(msg.clone()).await;
     let e = ws.recv().await;
     assert_eq!((e["type"].as_str(), e["code"].as_str()), (Some("error"), Some(code)), "{msg} → {e}");
-    if let (Some(id), Some(named)) = (msg["opId"].as_str(), e.get("opId")) {
-        assert_eq!(named, id);
+    if let (Some(id), "op" | "op-cancel") = (msg["opId"].as_str(), msg["type"].as_str().unwrap_or("")) {
+        assert_eq!(e["opId"], id, "the error names the op: {e}");
     }
     assert_eq!(head_seq(app).await, before, "{msg}: nothing appended");
     nothing_pending(ws).await;

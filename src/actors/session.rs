@@ -255,6 +255,7 @@ impl WsSession {
 
     fn on_text(&mut self, text: &str, ctx: &mut ws::WebsocketContext<Self>) {
         match ClientMessage::parse(text) {
+            Err(e) if e.code == ErrorCode::InvalidOp => Self::refuse_op(ctx, text, &e),
             Err(e) => Self::refuse(ctx, &e),
             Ok(ClientMessage::Ping) => Self::send(ctx, ServerMessage::Pong),
             Ok(ClientMessage::Auth { token }) => self.authenticate(&token, ctx),

@@ -23,7 +23,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the server.
-    Serve(ServerConfig),
+    Serve(Box<ServerConfig>),
     /// Apply pending database migrations and exit.
     Migrate(DatabaseArgs),
     /// Load Chainhook payload files (one JSON payload, or JSON lines as Chainhook's
@@ -63,7 +63,7 @@ pub fn run(cli: Cli) -> anyhow_like::Result {
     let system = actix::System::new();
     system.block_on(async move {
         match cli.command {
-            Command::Serve(config) => serve(config).await,
+            Command::Serve(config) => serve(*config).await,
             Command::Migrate(db) => {
                 let store = crate::store::Store::open(db.store_config()?).await?;
                 println!("migrations applied to {}", store.url());

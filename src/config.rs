@@ -177,8 +177,11 @@ pub struct ServerConfig {
     pub ws_max_ops_per_sec: u32,
 }
 
+/// `OP_STRATEGIES` read: the default strategy if set, and one per entity kind.
+pub type Strategies = (Option<Strategy>, Vec<(String, Strategy)>);
+
 /// Reads `OP_STRATEGIES` (`exchange=merge,profile=last-writer-wins`, `*=` for the default).
-pub fn parse_strategies(text: &str) -> Result<(Option<Strategy>, Vec<(String, Strategy)>), String> {
+pub fn parse_strategies(text: &str) -> Result<Strategies, String> {
     let mut default = None;
     let mut kinds = Vec::new();
     for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
@@ -322,5 +325,34 @@ impl ServerConfig {
             max_ops_per_sec: self.ws_max_ops_per_sec.max(1),
             max_op_data_bytes: self.op_max_data_bytes.max(2),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn op_strategies_read_per_kind_and_default() {
+        let (default, kinds) = parse_strategies(" exchange=merge, profile=last-writer-wins ,*=chain-wins").expect("parses");
+        assert_eq!(default, Some(Strategy::ChainWins));
+        assert_eq!(kinds, vec![("exchange".to_string(), Strategy::Merge), ("profile".to_string(), Strategy::LastWriterWins)]);
+        assert_eq!(parse_strategies(""), Ok((None, Vec::new())));
+        for bad in ["exchange", "exchange=fastest", "=merge"] {
+            assert!(parse_strategies(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn ops_are_on_with_a_jwt_secret_and_read_their_settings() {
+        let mut c = ServerConfig::new("sqlite://x.db");
+        assert!(c.ops_settings().expect("ok").is_none());
+        c.auth_jwt_secret = Some("s".repeat(32));
+        c.op_final_depth = 2;
+        c.op_strategies = "exchange=merge".into();
+        let s = c.ops_settings().expect("ok").expect("on");
+        assert_eq!(s.rules.final_depth, 2);
+        assert_eq!(s.rules.strategy("exchange"), Strategy::Merge);
+        assert_eq!(s.rules.strategy("profile"), Strategy::ChainWins);
     }
 }

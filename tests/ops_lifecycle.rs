@@ -145,3 +145,29 @@ async fn an_offline_device_catches_up_by_seq(backend: Backend) {
     }
 }
 both_backends!(offline_catch_up, an_offline_device_catches_up_by_seq);
+
+/// The rules read entity changes with the entities projection's mapping: through a create,
+/// an update and the rollback of the update, the version an `op-ack` reports is the
+/// version the projection serves, and an op based on the undone version is judged stale.
+async fn entity_versions_follow_the_projection_through_a_rollback(backend: Backend) {
+    let app = spawn(backend, |_| {}).await;
+    let mut d = device(&app, ALICE, None).await;
+    let print = |verb: &str, fields: serde_json::Value| entity_print("offer", verb, 4, fields);
+    let chain_tx = |h: i64, fork: u32, p| tx(h, fork, 0, &synth::tx_hash(h, fork, 0), synth::address(3), true, vec![p]);
+    post(&app, vec![block_at(60, 0, 0, T0, vec![chain_tx(60, 0, print("created", json!({"price": 1})))])], vec![]).await;
+    let updated = block_at(61, 0, 0, T0 + 1, vec![chain_tx(61, 0, print("updated", json!({"price": 2})))]);
+    post(&app, vec![updated.clone()], vec![]).await;
+    let mut stale = op("v2", "offer:4", json!({"price": 3}), None);
+    stale["baseVersion"] = json!(2);
+    assert_eq!(send_op(&mut d, stale).await["version"], 2);
+    // The update is rolled back: version 3 in the projection and in the rules, and the
+    // undo changed `price` after the op's base, by another transaction: chain-wins reverts.
+    post(&app, vec![block_at(61, 1, 0, T0 + 2, vec![])], vec![updated]).await;
+    statuses_until(&mut d, "v2", "reverted", Some("conflict")).await;
+    let served = entity_at(&app, "offer", "4", 3, Some(&token_for(ALICE))).await;
+    assert_eq!(served["fields"], json!({"price": 1}));
+    let ack = send_op(&mut d, op("v3", "offer:4", json!({"note": "x"}), None)).await;
+    assert_eq!((ack["version"].as_i64(), ack["status"].as_str()), (Some(3), Some("pending")), "{ack}");
+    decisions_are_a_function_of_the_log(&app, |_| {}).await;
+}
+both_backends!(entity_versions, entity_versions_follow_the_projection_through_a_rollback);

@@ -39,6 +39,14 @@ impl OpsRate {
 }
 
 impl WsSession {
+    /// A malformed `op`/`op-cancel`: the `error` names its `opId` when it is a string.
+    pub(super) fn refuse_op(ctx: &mut ws::WebsocketContext<Self>, text: &str, e: &crate::protocol::ClientError) {
+        let op_id = serde_json::from_str::<serde_json::Value>(text)
+            .ok()
+            .and_then(|v| v.get("opId").and_then(|o| o.as_str()).map(str::to_string));
+        Self::send(ctx, ServerMessage::OpError { op_id: op_id.as_deref(), code: e.code, message: &e.message });
+    }
+
     fn op_error(ctx: &mut ws::WebsocketContext<Self>, op_id: &str, code: ErrorCode, message: &str) {
         Self::send(ctx, ServerMessage::OpError { op_id: Some(op_id), code, message });
     }

@@ -31,8 +31,9 @@
 //! entity too — so it is a pure function of the log. An entity with no change left
 //! answers 404 but keeps its version for when it comes back.
 //!
-//! `pendingOps` is empty for now: optimistic operations will be log entries too, and will
-//! be kept beside the confirmed changes.
+//! `render` leaves `pendingOps` empty: the route fills in the caller's own standing ops and
+//! optimistic view from the ops rules (`store::OpsShared`), which read entity changes with
+//! this same mapping.
 
 use super::input::Input;
 use super::state::{Projection, States};

@@ -71,7 +71,7 @@ async fn entity(
         (Some(a), Some(ops)) => {
             let feed = ops.lock();
             let resolver = feed.resolver();
-            let pending: Vec<Value> = resolver.standing(a, &name).into_iter().map(|op| pending_op(op)).collect();
+            let pending: Vec<Value> = resolver.standing(a, &name).into_iter().map(pending_op).collect();
             let fields = chain.as_ref().and_then(|c| c.get("fields")).and_then(Value::as_object).cloned().unwrap_or_default();
             Some((pending, resolver.view(a, &name, &fields)))
         }

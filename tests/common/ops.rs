@@ -257,3 +257,13 @@ pub async fn decisions_are_a_function_of_the_log(app: &TestApp, adjust: impl FnO
     assert!(!logged.is_empty(), "the test logged decisions");
     assert_eq!(timebank_realtime::store::rederive_decisions(&settings, &entries).expect("re-derives"), logged);
 }
+
+/// A second node on `app`'s database, with ops enabled; `app` keeps the database.
+pub async fn node_beside(app: &TestApp, adjust: impl FnOnce(&mut ServerConfig)) -> TestApp {
+    let db = TestDb { url: app.db.url.clone(), pg_name: None, _dir: None };
+    TestApp::spawn_with(db, |c| {
+        c.auth_jwt_secret = Some(JWT_SECRET.into());
+        adjust(c);
+    })
+    .await
+}

@@ -137,11 +137,11 @@ pub(super) async fn append_in_transaction(
 /// the group's last entry. Returns them and the new head.
 fn decide(ops: &OpsShared, entries: &[crate::model::LogEntry], head: i64, committed_at: i64) -> Result<(OpRows, i64), StoreError> {
     let mut feed = ops.lock();
-    let mut rows = OpRows::default();
+    let mut rows = OpRows::new(committed_at);
     let mut next = head + 1;
     for e in entries {
         let decisions = feed.feed(e.seq, e.kind, e.event_type, e.rollback_of, &e.body)?;
-        next = rows.push_decisions(&feed, &decisions, e.seq, next, committed_at);
+        next = rows.push_decisions(&feed, &decisions, e.seq, next);
     }
     Ok((rows, next - 1))
 }

@@ -12,6 +12,9 @@ use crate::store::{classify, StoreError};
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
+/// (seq, kind, rollback_of, type_code, body) of an entry the rules catch up with.
+type CatchUpRow = (i64, i16, Option<i64>, Option<i16>, String);
+
 /// Entries read per query while the rules catch up with the log.
 const CATCH_UP_PAGE: i64 = 1_000;
 
@@ -43,7 +46,7 @@ pub(super) async fn catch_up(conn: &mut WriteConn, ops: &OpsShared, head: i64) -
         if after >= head {
             return Ok(());
         }
-        let rows: Vec<(i64, i16, Option<i64>, Option<i16>, String)> = on_backend!(&mut conn.0, |c| log_entries::table
+        let rows: Vec<CatchUpRow> = on_backend!(&mut conn.0, |c| log_entries::table
             .filter(log_entries::seq.gt(after))
             .filter(log_entries::seq.le(head))
             .order(log_entries::seq.asc())
@@ -113,7 +116,7 @@ pub(super) async fn plan_ops(
     commands: Vec<OpCommand>,
     committed_at: i64,
 ) -> Result<(Vec<OpReply>, OpRows, i64), StoreError> {
-    let mut rows = OpRows::default();
+    let mut rows = OpRows::new(committed_at);
     let mut replies = Vec::with_capacity(commands.len());
     let mut next = head + 1;
     let max_open = ops.settings().rules.max_open_ops_per_address;
@@ -162,12 +165,12 @@ pub(super) async fn plan_ops(
             (OpCommand::Cancel(_), _) => (EntryKind::OpCancel, cancel_body(next, &address, &op_id)),
         };
         let seq = next;
-        rows.push(seq, kind, &address, &op_id, None, body.clone(), committed_at);
+        rows.push(seq, kind, &address, &op_id, None, body.clone());
         next += 1;
         let detail = {
             let mut feed = ops.lock();
             let decisions = feed.feed(seq, kind, None, None, &body)?;
-            next = rows.push_decisions(&feed, &decisions, seq, next, committed_at);
+            next = rows.push_decisions(&feed, &decisions, seq, next);
             decisions.iter().rev().find(|d| d.address == address && d.op_id == op_id).and_then(|d| d.detail)
         };
         let mut reply = ack(ops, &address, &op_id, entity);

@@ -285,16 +285,21 @@ impl OpsFeed {
 
 /// New op entries of one transaction: their log rows, `op_log` rows, and the committed
 /// entries handed to fan-out.
-#[derive(Default)]
 pub(super) struct OpRows {
     pub log: Vec<LogRow>,
     pub ops: Vec<OpLogRow>,
     pub entries: Vec<LogEntry>,
+    /// The transaction's commit time, on every row.
+    committed_at: i64,
 }
 
 impl OpRows {
+    pub(super) fn new(committed_at: i64) -> OpRows {
+        OpRows { log: Vec::new(), ops: Vec::new(), entries: Vec::new(), committed_at }
+    }
+
     /// Adds an entry of an op kind for `address`.
-    pub(super) fn push(&mut self, seq: i64, kind: EntryKind, address: &str, op_id: &str, block: Option<(i64, String)>, body: String, committed_at: i64) {
+    pub(super) fn push(&mut self, seq: i64, kind: EntryKind, address: &str, op_id: &str, block: Option<(i64, String)>, body: String) {
         let (block_height, block_hash) = block.unwrap_or((0, String::new()));
         self.log.push(LogRow {
             seq,
@@ -305,7 +310,7 @@ impl OpRows {
             event_index: None,
             rollback_of: None,
             body: body.clone(),
-            committed_at,
+            committed_at: self.committed_at,
             type_code: None,
             contract_key: None,
         });
@@ -325,12 +330,12 @@ impl OpRows {
 
     /// Adds the `op-status` entries of `decisions`, caused by the entry `cause`, from
     /// `next` on; returns the next free `seq`.
-    pub(super) fn push_decisions(&mut self, feed: &OpsFeed, decisions: &[Decision], cause: i64, mut next: i64, committed_at: i64) -> i64 {
+    pub(super) fn push_decisions(&mut self, feed: &OpsFeed, decisions: &[Decision], cause: i64, mut next: i64) -> i64 {
         for d in decisions {
             let op = feed.resolver.op(&d.address, &d.op_id);
             let body = status_body(next, d, op, cause);
             let block = d.block_height.zip(d.block_hash.clone());
-            self.push(next, EntryKind::OpStatus, &d.address, &d.op_id, block, body, committed_at);
+            self.push(next, EntryKind::OpStatus, &d.address, &d.op_id, block, body);
             next += 1;
         }
         next

@@ -150,7 +150,10 @@ pub(super) async fn plan_ops(
                 continue;
             }
             (OpCommand::Op(r), Answer::Append) => {
-                if let Some((seq, status, reason)) = stored_status(conn, &address, &op_id).await? {
+                // Only an op the resolver forgot can be in the log unknown to it.
+                let forgotten = ops.lock().resolver().has_forgotten_ops_of(&address);
+                let stored = if forgotten { stored_status(conn, &address, &op_id).await? } else { None };
+                if let Some((seq, status, reason)) = stored {
                     let version = ops.lock().resolver().entity_version(&r.entity);
                     replies.push(OpReply::Ack { op_id, seq, status, reason, detail: None, entity: r.entity.clone(), version });
                     continue;

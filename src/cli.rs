@@ -23,7 +23,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the server.
-    Serve(ServerConfig),
+    Serve(Box<ServerConfig>),
     /// Apply pending database migrations and exit.
     Migrate(DatabaseArgs),
     /// Load Chainhook payload files (one JSON payload, or JSON lines as Chainhook's
@@ -53,6 +53,9 @@ pub enum Command {
     /// Benchmark WebSocket fan-out over loopback: N subscribers, ingestion at a set rate;
     /// reports delivered events/s, latency percentiles and server RSS.
     BenchWs(ws_bench::WsBenchArgs),
+    /// Benchmark optimistic ops over loopback: signed-in connections, the latency from a
+    /// confirming block's webhook to `confirmed` on the client, and ops acknowledged per second.
+    BenchOps(ws_bench::ops::OpsBenchArgs),
 }
 
 /// Runs the parsed command; the process exit code follows the result.
@@ -60,7 +63,7 @@ pub fn run(cli: Cli) -> anyhow_like::Result {
     let system = actix::System::new();
     system.block_on(async move {
         match cli.command {
-            Command::Serve(config) => serve(config).await,
+            Command::Serve(config) => serve(*config).await,
             Command::Migrate(db) => {
                 let store = crate::store::Store::open(db.store_config()?).await?;
                 println!("migrations applied to {}", store.url());
@@ -73,6 +76,7 @@ pub fn run(cli: Cli) -> anyhow_like::Result {
             Command::Bench(args) => bench::run(args).await,
             Command::Tail(args) => tail::run(args).await,
             Command::BenchWs(args) => ws_bench::run(args).await,
+            Command::BenchOps(args) => ws_bench::ops::run(args).await,
         }
     })
 }

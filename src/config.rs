@@ -6,7 +6,8 @@ use crate::actors::WriterConfig;
 use crate::auth::{self, ClientTokens, Network, SignIn, SignInSettings};
 use crate::projections::projector::{self, ProjectorConfig};
 use crate::projections::{EngineSettings, EntityMapping, ProjectionError};
-use crate::store::{DatabaseUrl, StoreConfig, StoreError};
+use crate::ops::{self, Strategy};
+use crate::store::{DatabaseUrl, OpsSettings, StoreConfig, StoreError};
 use clap::Args;
 use std::time::Duration;
 
@@ -152,6 +153,48 @@ pub struct ServerConfig {
     /// then is cut and the process exits. Keep it below the orchestrator's grace period.
     #[arg(long, env = "SHUTDOWN_DEADLINE_SECS", default_value_t = SHUTDOWN_DEADLINE.as_secs())]
     pub shutdown_deadline_secs: u64,
+    /// Blocks on top of an op's confirming block that make it `final` (docs/ops.md).
+    #[arg(long, env = "OP_FINAL_DEPTH", default_value_t = ops::config::DEFAULT_FINAL_DEPTH)]
+    pub op_final_depth: u32,
+    /// Block-clock seconds an op may wait for its confirming block.
+    #[arg(long, env = "OP_EXPIRY_SECS", default_value_t = ops::config::DEFAULT_EXPIRY_SECS)]
+    pub op_expiry_secs: u32,
+    /// Block-clock seconds an op may wait for its `txHash`.
+    #[arg(long, env = "OP_TX_WAIT_SECS", default_value_t = ops::config::DEFAULT_TX_WAIT_SECS)]
+    pub op_tx_wait_secs: u32,
+    /// Conflict strategy per entity kind, `kind=strategy,…` (`chain-wins`,
+    /// `last-writer-wins`, `merge`); `*=strategy` sets the default (`chain-wins`).
+    #[arg(long, env = "OP_STRATEGIES", default_value = "")]
+    pub op_strategies: String,
+    /// Open (pending or confirmed) ops one address may have; the next is refused.
+    #[arg(long, env = "OP_MAX_OPEN_PER_ADDRESS", default_value_t = ops::config::DEFAULT_MAX_OPEN_OPS_PER_ADDRESS)]
+    pub op_max_open_per_address: u32,
+    /// Largest `data` of an op, in bytes of compact JSON.
+    #[arg(long, env = "OP_MAX_DATA_BYTES", default_value_t = session::MAX_OP_DATA_BYTES)]
+    pub op_max_data_bytes: usize,
+    /// `op` and `op-cancel` messages one connection may send per second.
+    #[arg(long, env = "WS_MAX_OPS_PER_SEC", default_value_t = session::MAX_OPS_PER_SEC)]
+    pub ws_max_ops_per_sec: u32,
+}
+
+/// `OP_STRATEGIES` read: the default strategy if set, and one per entity kind.
+pub type Strategies = (Option<Strategy>, Vec<(String, Strategy)>);
+
+/// Reads `OP_STRATEGIES` (`exchange=merge,profile=last-writer-wins`, `*=` for the default).
+pub fn parse_strategies(text: &str) -> Result<Strategies, String> {
+    let mut default = None;
+    let mut kinds = Vec::new();
+    for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (kind, name) = part.split_once('=').ok_or_else(|| format!("OP_STRATEGIES: {part:?} is not kind=strategy"))?;
+        let strategy: Strategy = serde_json::from_value(serde_json::Value::String(name.trim().to_string()))
+            .map_err(|_| format!("OP_STRATEGIES: unknown strategy {name:?} (chain-wins, last-writer-wins, merge)"))?;
+        match kind.trim() {
+            "" => return Err(format!("OP_STRATEGIES: {part:?} names no entity kind")),
+            "*" => default = Some(strategy),
+            k => kinds.push((k.to_string(), strategy)),
+        }
+    }
+    Ok((default, kinds))
 }
 
 /// Default of `SHUTDOWN_DEADLINE_SECS`: Kubernetes' default grace period is 30 s, Docker's 10 s.
@@ -190,7 +233,37 @@ impl ServerConfig {
             fanout_threads: 2,
             cluster_head_check_ms: cluster::HEAD_CHECK.as_millis() as u64,
             shutdown_deadline_secs: SHUTDOWN_DEADLINE.as_secs(),
+            op_final_depth: ops::config::DEFAULT_FINAL_DEPTH,
+            op_expiry_secs: ops::config::DEFAULT_EXPIRY_SECS,
+            op_tx_wait_secs: ops::config::DEFAULT_TX_WAIT_SECS,
+            op_strategies: String::new(),
+            op_max_open_per_address: ops::config::DEFAULT_MAX_OPEN_OPS_PER_ADDRESS,
+            op_max_data_bytes: session::MAX_OP_DATA_BYTES,
+            ws_max_ops_per_sec: session::MAX_OPS_PER_SEC,
         }
+    }
+
+    /// The ops rules' settings; `None` when ops are off (no `AUTH_JWT_SECRET`: no client
+    /// can sign in, so none can send an op).
+    pub fn ops_settings(&self) -> Result<Option<OpsSettings>, ProjectionError> {
+        if self.auth_jwt_secret.as_deref().is_none_or(str::is_empty) {
+            return Ok(None);
+        }
+        let (default, kinds) = parse_strategies(&self.op_strategies).map_err(ProjectionError::Config)?;
+        let mut rules = ops::Config {
+            final_depth: self.op_final_depth,
+            expiry_secs: self.op_expiry_secs.max(1),
+            tx_wait_secs: self.op_tx_wait_secs.max(1),
+            max_open_ops_per_address: self.op_max_open_per_address.max(1),
+            ..ops::Config::default()
+        };
+        if let Some(d) = default {
+            rules.default_strategy = d;
+        }
+        for (kind, strategy) in kinds {
+            rules.kinds.insert(kind, ops::KindRule { strategy: Some(strategy), fields: None });
+        }
+        Ok(Some(OpsSettings { rules, mapping: EntityMapping::load(self.entity_mapping.as_deref())? }))
     }
 
     pub fn shutdown_deadline(&self) -> Duration {
@@ -249,6 +322,37 @@ impl ServerConfig {
             max_subscriptions: self.ws_max_subscriptions.max(1),
             max_queued_entries: self.ws_max_queued_entries.max(1),
             history_page: self.ws_history_page.clamp(1, crate::store::read::MAX_PAGE),
+            max_ops_per_sec: self.ws_max_ops_per_sec.max(1),
+            max_op_data_bytes: self.op_max_data_bytes.max(2),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn op_strategies_read_per_kind_and_default() {
+        let (default, kinds) = parse_strategies(" exchange=merge, profile=last-writer-wins ,*=chain-wins").expect("parses");
+        assert_eq!(default, Some(Strategy::ChainWins));
+        assert_eq!(kinds, vec![("exchange".to_string(), Strategy::Merge), ("profile".to_string(), Strategy::LastWriterWins)]);
+        assert_eq!(parse_strategies(""), Ok((None, Vec::new())));
+        for bad in ["exchange", "exchange=fastest", "=merge"] {
+            assert!(parse_strategies(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn ops_are_on_with_a_jwt_secret_and_read_their_settings() {
+        let mut c = ServerConfig::new("sqlite://x.db");
+        assert!(c.ops_settings().expect("ok").is_none());
+        c.auth_jwt_secret = Some("s".repeat(32));
+        c.op_final_depth = 2;
+        c.op_strategies = "exchange=merge".into();
+        let s = c.ops_settings().expect("ok").expect("on");
+        assert_eq!(s.rules.final_depth, 2);
+        assert_eq!(s.rules.strategy("exchange"), Strategy::Merge);
+        assert_eq!(s.rules.strategy("profile"), Strategy::ChainWins);
     }
 }

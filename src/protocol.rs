@@ -6,6 +6,13 @@
 //! not serialized here field by field: the entry's stored `body` is spliced in verbatim
 //! ([`entry_frame_tail`], [`frame_for_sub`]), so an entry is encoded once at append time
 //! and once more per topic, never per subscriber.
+//!
+//! Operations (PROTOCOL §4) have their wire types in [`ops`]; their `op-status` frames are
+//! spliced like events.
+
+pub mod ops;
+
+pub use ops::{OpAck, OpMessage, OpObject};
 
 use crate::model::{EntryKind, EventType, LogEntry};
 use serde::{Deserialize, Serialize};
@@ -29,12 +36,23 @@ pub enum Filter {
     EventType { event_type: EventType },
     /// Every event and rollback.
     All,
+    /// The status changes of the connection's own ops (PROTOCOL §4). On the wire
+    /// `{"type":"ops"}` names no address: the server fills in the connection's signed-in
+    /// one, and a filter naming an address is refused, so no client can ask for another
+    /// address's ops.
+    Ops {
+        #[serde(skip)]
+        address: String,
+    },
 }
 
 impl Filter {
     /// Whether the entry reaches subscribers of this filter. Rollbacks match exactly the
     /// filters their original event matched: they carry its type, contract and addresses.
     pub fn matches(&self, entry: &LogEntry) -> bool {
+        if let Filter::Ops { address } = self {
+            return entry.kind.is_op_status() && !address.is_empty() && entry.affected_addresses.first() == Some(address);
+        }
         if !entry.kind.is_delivered() {
             return false;
         }
@@ -46,6 +64,7 @@ impl Filter {
             Filter::User { address } => entry.affected_addresses.iter().any(|a| a == address),
             Filter::EventType { event_type } => entry.event_type == Some(*event_type),
             Filter::All => true,
+            Filter::Ops { .. } => false,
         }
     }
 
@@ -100,6 +119,10 @@ pub enum ClientMessage {
     Ping,
     /// Signs the connection in, or refreshes its token (PROTOCOL §4 Identity).
     Auth { token: String },
+    /// An op (PROTOCOL §4), or a resend of one.
+    Op(OpMessage),
+    /// Withdraws an op that has no `txHash` yet.
+    OpCancel { op_id: String },
 }
 
 /// Error codes of PROTOCOL §3. The connection stays open after each of them.
@@ -113,6 +136,22 @@ pub enum ErrorCode {
     UnknownSubscription,
     TooManySubscriptions,
     Unauthorized,
+    /// A resend of an `opId` differs from the op (other than bringing its first `txHash`).
+    OpMismatch,
+    /// A malformed `op` or `op-cancel`, or a cancel of an unknown op or of one with a
+    /// `txHash`.
+    InvalidOp,
+    /// More `op`/`op-cancel` messages in one second than a connection may send.
+    RateLimited,
+    /// An op's `data` is larger than the configured limit.
+    OpTooLarge,
+    /// The address already has as many open (pending or confirmed) ops as it may.
+    TooManyOpenOps,
+    /// The op could not be stored (store unreachable); nothing was appended, resend it.
+    Unavailable,
+    /// A code this version does not know (a newer server's).
+    #[serde(other)]
+    Other,
 }
 
 /// Why a client message was refused.
@@ -178,6 +217,21 @@ impl ClientMessage {
                 };
                 Ok(ClientMessage::Subscribe { id, filter, since })
             }
+            "op" => {
+                obj.remove("type");
+                obj.remove("id");
+                let op: OpMessage = serde_json::from_value(Value::Object(obj))
+                    .map_err(|e| ClientError::new(id.as_deref(), ErrorCode::InvalidOp, format!("op: {e}")))?;
+                op.validate().map_err(|m| ClientError::new(id.as_deref(), ErrorCode::InvalidOp, m))?;
+                Ok(ClientMessage::Op(op))
+            }
+            "op-cancel" => match obj.remove("opId") {
+                Some(Value::String(op_id)) => {
+                    ops::validate_op_id(&op_id).map_err(|m| ClientError::new(id.as_deref(), ErrorCode::InvalidOp, m))?;
+                    Ok(ClientMessage::OpCancel { op_id })
+                }
+                _ => Err(ClientError::new(id.as_deref(), ErrorCode::InvalidOp, "op-cancel needs a string opId")),
+            },
             other => Err(ClientError::new(id.as_deref(), ErrorCode::UnknownType, format!("unknown message type {other:?}"))),
         }
     }
@@ -210,6 +264,12 @@ impl ClientMessage {
             ClientMessage::Unsubscribe { id } => serde_json::json!({ "type": "unsubscribe", "id": id }),
             ClientMessage::Ping => serde_json::json!({ "type": "ping" }),
             ClientMessage::Auth { token } => serde_json::json!({ "type": "auth", "token": token }),
+            ClientMessage::Op(op) => {
+                let mut v = serde_json::to_value(op).unwrap_or_default();
+                v["type"] = Value::String("op".into());
+                v
+            }
+            ClientMessage::OpCancel { op_id } => serde_json::json!({ "type": "op-cancel", "opId": op_id }),
         };
         v.to_string()
     }
@@ -227,6 +287,10 @@ pub enum ServerMessage<'a> {
     /// The connection acts for `address` until `exp` (Unix seconds): the answer to `auth`
     /// and to a valid token at the upgrade.
     Authenticated { address: &'a str, exp: u64 },
+    /// An `error` refusing an `op` or `op-cancel`, naming its `opId` when it could be read
+    /// (an extension: the `opId` key).
+    #[serde(rename = "error")]
+    OpError { #[serde(skip_serializing_if = "Option::is_none")] op_id: Option<&'a str>, code: ErrorCode, message: &'a str },
 }
 
 /// Why a subscription ended with `resync`.
@@ -278,6 +342,13 @@ pub enum ServerFrame {
     Unsubscribed { id: String },
     Pong,
     Authenticated { address: String, exp: u64 },
+    /// The answer to the connection's own `op` or `op-cancel`.
+    OpAck(OpAck),
+    /// An `error` that names an `opId`: the refusal of that `op` or `op-cancel`.
+    OpError { op_id: String, code: ErrorCode, message: String },
+    /// A status change of one of the address's ops, on an `ops` subscription; `body` is the
+    /// `op` object ([`OpObject`]), kept raw like event objects.
+    OpStatus { sub: String, seq: i64, body: Box<serde_json::value::RawValue> },
 }
 
 /// The flat shape of every server frame. Not an internally tagged enum: serde buffers
@@ -296,11 +367,14 @@ struct ServerFrameWire<'a> {
     event: Option<&'a serde_json::value::RawValue>,
     #[serde(borrow)]
     rollback: Option<&'a serde_json::value::RawValue>,
+    #[serde(borrow)]
+    op: Option<&'a serde_json::value::RawValue>,
     reason: Option<ResyncReason>,
     code: Option<ErrorCode>,
     message: Option<String>,
     address: Option<String>,
     exp: Option<u64>,
+    op_id: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -336,13 +410,25 @@ impl ServerFrame {
                 seq: w.seq.ok_or("resync without seq")?,
                 reason: w.reason.ok_or("resync without reason")?,
             },
-            "error" => ServerFrame::Error {
-                id: w.id.clone(),
-                code: w.code.ok_or("error without code")?,
-                message: w.message.clone().unwrap_or_default(),
+            "error" => match w.op_id.clone() {
+                Some(op_id) => ServerFrame::OpError {
+                    op_id,
+                    code: w.code.ok_or("error without code")?,
+                    message: w.message.clone().unwrap_or_default(),
+                },
+                None => ServerFrame::Error {
+                    id: w.id.clone(),
+                    code: w.code.ok_or("error without code")?,
+                    message: w.message.clone().unwrap_or_default(),
+                },
             },
             "unsubscribed" => ServerFrame::Unsubscribed { id: need(w.id.clone(), "id")? },
             "pong" => ServerFrame::Pong,
+            "op-ack" => ServerFrame::OpAck(serde_json::from_str(text).map_err(|e| format!("op-ack frame: {e}"))?),
+            "op-status" => {
+                let raw = w.op.ok_or("op-status frame without op")?;
+                ServerFrame::OpStatus { sub: need(w.sub.clone(), "sub")?, seq: seq_of(raw)?, body: raw.to_owned() }
+            }
             "authenticated" => ServerFrame::Authenticated {
                 address: need(w.address.clone(), "address")?,
                 exp: w.exp.ok_or("authenticated frame without exp")?,
@@ -356,16 +442,18 @@ impl ServerFrame {
 /// The part of an `event`/`rollback` frame shared by every subscriber of an entry:
 /// `"type":"event","event":{…}}`. `None` for entries that never reach subscribers.
 pub fn entry_frame_tail(entry: &LogEntry) -> Option<Arc<str>> {
-    let name = frame_type(entry.kind)?;
-    Some(Arc::from(format!("\"type\":\"{name}\",\"{name}\":{}}}", entry.body)))
+    let (name, key) = frame_type(entry.kind)?;
+    Some(Arc::from(format!("\"type\":\"{name}\",\"{key}\":{}}}", entry.body)))
 }
 
-/// The frame `type` of an entry of `kind`; `None` for kinds subscribers never receive.
-fn frame_type(kind: EntryKind) -> Option<&'static str> {
+/// The frame `type` of an entry of `kind` and the key of its object; `None` for kinds
+/// subscribers never receive.
+fn frame_type(kind: EntryKind) -> Option<(&'static str, &'static str)> {
     match kind {
-        EntryKind::Event => Some("event"),
-        EntryKind::Rollback => Some("rollback"),
-        EntryKind::BlockApplied | EntryKind::BlockRolledBack => None,
+        EntryKind::Event => Some(("event", "event")),
+        EntryKind::Rollback => Some(("rollback", "rollback")),
+        EntryKind::Op | EntryKind::OpTx | EntryKind::OpStatus => Some(("op-status", "op")),
+        EntryKind::BlockApplied | EntryKind::BlockRolledBack | EntryKind::OpCancel => None,
     }
 }
 
@@ -373,14 +461,14 @@ fn frame_type(kind: EntryKind) -> Option<&'static str> {
 /// subscription: what [`frame_for_sub`] makes of [`entry_frame_tail`], in one allocation
 /// (history entries go to one subscriber, so nothing is shared).
 pub fn history_frame(sub_json: &str, kind: EntryKind, body: &str) -> Option<String> {
-    let name = frame_type(kind)?;
-    let mut s = String::with_capacity(24 + sub_json.len() + 2 * name.len() + body.len());
+    let (name, key) = frame_type(kind)?;
+    let mut s = String::with_capacity(24 + sub_json.len() + name.len() + key.len() + body.len());
     s.push_str("{\"sub\":");
     s.push_str(sub_json);
     s.push_str(",\"type\":\"");
     s.push_str(name);
     s.push_str("\",\"");
-    s.push_str(name);
+    s.push_str(key);
     s.push_str("\":");
     s.push_str(body);
     s.push('}');

@@ -78,6 +78,11 @@ impl Application {
     pub async fn build(config: ServerConfig) -> Result<Application, StartError> {
         crate::telemetry::metrics::install();
         let store = Store::open(config.database.store_config()?).await?;
+        let store = match config.ops_settings()? {
+            Some(settings) => store.with_ops(settings),
+            None => store,
+        };
+        store.catch_up_ops().await?;
         let head = store.head().await?;
         let supervisor = Supervisor::new(store.clone(), config.writer_config(), head.head_seq)
             .following_other_nodes(config.cluster_config())

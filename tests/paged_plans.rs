@@ -171,7 +171,7 @@ impl Fixture {
             (EntryFilter::default(), PKEY),
             (EntryFilter { contract_id: contract.clone(), ..EntryFilter::default() }, CONTRACT_INDEX),
             (
-                EntryFilter { contract_id: contract.clone(), event_type: Some(EventType::PrintEvent), address: None },
+                EntryFilter { contract_id: contract.clone(), event_type: Some(EventType::PrintEvent), address: None, ops_of: None },
                 CONTRACT_INDEX,
             ),
             (EntryFilter { event_type: Some(EventType::FtTransferEvent), ..EntryFilter::default() }, TYPE_INDEX),

@@ -45,11 +45,12 @@ pub(super) async fn read_page(
 pub(super) fn entry_filter(filter: &Filter) -> EntryFilter {
     match filter {
         Filter::Contract { contract_id, event_type } => {
-            EntryFilter { contract_id: Some(contract_id.clone()), event_type: *event_type, address: None }
+            EntryFilter { contract_id: Some(contract_id.clone()), event_type: *event_type, ..Default::default() }
         }
         Filter::User { address } => EntryFilter { address: Some(address.clone()), ..Default::default() },
         Filter::EventType { event_type } => EntryFilter { event_type: Some(*event_type), ..Default::default() },
         Filter::All => EntryFilter::default(),
+        Filter::Ops { address } => EntryFilter { ops_of: Some(address.clone()), ..Default::default() },
     }
 }
 

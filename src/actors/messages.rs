@@ -3,7 +3,7 @@
 use crate::model::Payload;
 use crate::protocol::Filter;
 use crate::model::LogEntry;
-use crate::store::IngestReport;
+use crate::store::{IngestReport, OpCommand, OpReply};
 use actix::prelude::*;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -27,6 +27,14 @@ pub enum WriteError {
 #[rtype(result = "Result<IngestReport, WriteError>")]
 pub struct Append {
     pub payload: Payload,
+}
+
+/// Append one ops message of a signed-in connection (PROTOCOL §4); answered once the
+/// entries it caused (if any) are durably committed.
+#[derive(Message)]
+#[rtype(result = "Result<OpReply, WriteError>")]
+pub struct SubmitOp {
+    pub command: OpCommand,
 }
 
 /// Route one Chainhook payload into the log (sent by the webhook and `ingest`).

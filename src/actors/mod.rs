@@ -28,7 +28,9 @@ pub mod topic;
 pub mod writer;
 
 pub use cluster::ClusterConfig;
-pub use messages::{Append, ClusterStats, Committed, GetStats, HeadSeen, HeadSource, Ingest, Listen, SupervisorStats, WriteError};
+pub use messages::{
+    Append, ClusterStats, Committed, GetStats, HeadSeen, HeadSource, Ingest, Listen, SubmitOp, SupervisorStats, WriteError,
+};
 pub use registry::{GetRegistryStats, RegistryStats, TopicRegistry};
 pub use session::{WsConfig, WsSession};
 pub use shutdown::Shutdown;

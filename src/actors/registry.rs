@@ -77,7 +77,7 @@ impl TopicRegistry {
     fn index_key(filter: &Filter) -> Option<IndexKey<'_>> {
         match filter {
             Filter::Contract { contract_id, .. } => Some(IndexKey::Contract(contract_id)),
-            Filter::User { address } => Some(IndexKey::Address(address)),
+            Filter::User { address } | Filter::Ops { address } => Some(IndexKey::Address(address)),
             Filter::EventType { event_type } => Some(IndexKey::EventType(*event_type)),
             Filter::All => None,
         }

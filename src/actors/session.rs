@@ -54,6 +54,11 @@
 //! - At `exp` a timer ends the identity and sends `error` `unauthorized` (the token
 //!   expired; send `auth` with a new one). Subscriptions to chain events carry on.
 
+#[path = "session_identity.rs"]
+mod identity;
+#[path = "session_ops.rs"]
+mod ops;
+
 use super::catchup::{entry_filter, fork_rollbacks, read_page, Cursor};
 use super::messages::{Deliver, Delivery, Overflowed, SessionSink, Subscribe, Unsubscribe};
 use super::registry::TopicRegistry;
@@ -93,6 +98,11 @@ pub const MAX_QUEUED_ENTRIES: usize = 4_096;
 /// large as the read API's largest: the query's fixed costs (a pooled connection, planning,
 /// a round trip) are then a small share of it.
 pub const HISTORY_PAGE: i64 = 1_000;
+/// `op`/`op-cancel` messages per connection per second: a person's devices queue a few
+/// ops a minute, and an offline queue replays a few hundred at most, in a few seconds.
+pub const MAX_OPS_PER_SEC: u32 = 50;
+/// Largest `data` of an op (compact JSON): an op sets a handful of short fields.
+pub const MAX_OP_DATA_BYTES: usize = 4 * 1024;
 /// Tuning of WebSocket sessions (see the constants for the reasons of the defaults).
 #[derive(Debug, Clone)]
 pub struct WsConfig {
@@ -102,6 +112,8 @@ pub struct WsConfig {
     pub max_subscriptions: usize,
     pub max_queued_entries: usize,
     pub history_page: i64,
+    pub max_ops_per_sec: u32,
+    pub max_op_data_bytes: usize,
 }
 
 impl Default for WsConfig {
@@ -113,6 +125,8 @@ impl Default for WsConfig {
             max_subscriptions: MAX_SUBSCRIPTIONS,
             max_queued_entries: MAX_QUEUED_ENTRIES,
             history_page: HISTORY_PAGE,
+            max_ops_per_sec: MAX_OPS_PER_SEC,
+            max_op_data_bytes: MAX_OP_DATA_BYTES,
         }
     }
 }
@@ -164,6 +178,9 @@ pub struct WsSession {
     /// The timer that ends `identity` at its `exp`.
     identity_expiry: Option<SpawnHandle>,
     shutdown: Option<Shutdown>,
+    /// Where ops messages go (the supervisor, to the writer); `None`: ops are off.
+    ops: Option<Recipient<super::messages::SubmitOp>>,
+    ops_rate: ops::OpsRate,
 }
 
 impl WsSession {
@@ -190,7 +207,15 @@ impl WsSession {
             bound_address: None,
             identity_expiry: None,
             shutdown: None,
+            ops: None,
+            ops_rate: ops::OpsRate::default(),
         }
+    }
+
+    /// Accepts ops messages, sending them to `ops` (the supervisor).
+    pub fn with_ops(mut self, ops: Recipient<super::messages::SubmitOp>) -> Self {
+        self.ops = Some(ops);
+        self
     }
 
     /// The address this connection may act for right now, if any. It checks `exp` itself
@@ -201,47 +226,6 @@ impl WsSession {
             .as_ref()
             .filter(|id| id.is_valid_at(auth::unix_now()))
             .map(|id| id.address.as_str())
-    }
-
-    /// Verifies a client token and, when it holds, signs the connection in (or refreshes
-    /// its token) and answers `authenticated`; otherwise answers `unauthorized` and keeps
-    /// the identity as it was.
-    fn authenticate(&mut self, token: &str, ctx: &mut ws::WebsocketContext<Self>) {
-        let identity = match self.client_tokens.verify(token, auth::unix_now()) {
-            Ok(identity) => identity,
-            Err(e) => return Self::unauthorized(ctx, &e.to_string()),
-        };
-        if let Some(bound) = self.bound_address.as_deref().filter(|b| *b != identity.address) {
-            let message = format!(
-                "this connection acts for {bound}; a token for {} needs a connection of its own",
-                identity.address
-            );
-            return Self::unauthorized(ctx, &message);
-        }
-        if let Some(timer) = self.identity_expiry.take() {
-            ctx.cancel_future(timer);
-        }
-        self.identity_expiry = Some(ctx.run_later(identity.remaining(), |act, ctx| act.identity_expired(ctx)));
-        Self::send(ctx, ServerMessage::Authenticated { address: &identity.address, exp: identity.exp });
-        tracing::debug!(address = %identity.address, exp = identity.exp, "websocket signed in");
-        self.bound_address = Some(identity.address.clone());
-        self.identity = Some(identity);
-    }
-
-    /// The token reached its `exp`: the connection is anonymous again.
-    fn identity_expired(&mut self, ctx: &mut ws::WebsocketContext<Self>) {
-        self.identity_expiry = None;
-        if let Some(identity) = self.identity.take() {
-            let message = format!(
-                "the token for {} expired at {}; send auth with a new token to act for it again",
-                identity.address, identity.exp
-            );
-            Self::unauthorized(ctx, &message);
-        }
-    }
-
-    fn unauthorized(ctx: &mut ws::WebsocketContext<Self>, message: &str) {
-        Self::send(ctx, ServerMessage::Error { id: None, code: ErrorCode::Unauthorized, message });
     }
 
     /// Closes the session for a restart when `shutdown` begins.
@@ -271,6 +255,7 @@ impl WsSession {
 
     fn on_text(&mut self, text: &str, ctx: &mut ws::WebsocketContext<Self>) {
         match ClientMessage::parse(text) {
+            Err(e) if e.code == ErrorCode::InvalidOp => Self::refuse_op(ctx, text, &e),
             Err(e) => Self::refuse(ctx, &e),
             Ok(ClientMessage::Ping) => Self::send(ctx, ServerMessage::Pong),
             Ok(ClientMessage::Auth { token }) => self.authenticate(&token, ctx),
@@ -290,10 +275,24 @@ impl WsSession {
                 ),
             },
             Ok(ClientMessage::Subscribe { id, filter, since }) => self.subscribe(id, filter, since, ctx),
+            Ok(ClientMessage::Op(op)) => self.submit_op(op, ctx),
+            Ok(ClientMessage::OpCancel { op_id }) => self.submit_cancel(op_id, ctx),
         }
     }
 
-    fn subscribe(&mut self, id: String, filter: Filter, since: Option<Since>, ctx: &mut ws::WebsocketContext<Self>) {
+    fn subscribe(&mut self, id: String, mut filter: Filter, mut since: Option<Since>, ctx: &mut ws::WebsocketContext<Self>) {
+        if let Filter::Ops { address } = &mut filter {
+            // The filter is bound to the connection's own address, never to one named.
+            let Some(own) = self.signed_in_address() else {
+                let message = "the ops filter needs a signed-in connection (a client token)".to_string();
+                return Self::refuse(ctx, &ClientError { id: Some(id), code: ErrorCode::Unauthorized, message });
+            };
+            *address = own.to_string();
+            // Ops have no block height: only `since.seq` resumes them.
+            if matches!(since, Some(Since::BlockHeight { .. })) {
+                since = None;
+            }
+        }
         let refusal = if self.subs.contains_key(&id) {
             Some((ErrorCode::DuplicateId, "a subscription with this id is active".to_string()))
         } else if self.subs.len() >= self.config.max_subscriptions {

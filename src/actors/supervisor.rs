@@ -7,13 +7,14 @@
 
 use super::cluster::{self, ClusterConfig};
 use super::messages::{
-    Append, ClusterStats, Committed, GetStats, HeadSeen, HeadSource, Ingest, Listen, SupervisorStats, WriteError,
+    Append, ClusterStats, Committed, GetStats, HeadSeen, HeadSource, Ingest, Listen, SubmitOp, SupervisorStats, WriteError,
 };
 use super::sequencer::{Next, Sequencer, MAX_HELD_ENTRIES};
 use super::writer::{EventStoreWriter, WriterConfig};
 use crate::model::LogEntry;
 use crate::store::{IngestReport, Store};
 use crate::telemetry::metrics as m;
+use crate::store::OpReply;
 use actix::prelude::*;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -159,6 +160,18 @@ impl Handler<Ingest> for Supervisor {
         Box::pin(async move {
             let writer = writer.ok_or(WriteError::WriterGone)?;
             writer.send(Append { payload: msg.payload }).await.unwrap_or(Err(WriteError::WriterGone))
+        })
+    }
+}
+
+impl Handler<SubmitOp> for Supervisor {
+    type Result = ResponseFuture<Result<OpReply, WriteError>>;
+
+    fn handle(&mut self, msg: SubmitOp, _ctx: &mut Context<Self>) -> Self::Result {
+        let writer = self.writer.clone();
+        Box::pin(async move {
+            let writer = writer.ok_or(WriteError::WriterGone)?;
+            writer.send(msg).await.unwrap_or(Err(WriteError::WriterGone))
         })
     }
 }

@@ -5,9 +5,9 @@
 //! (one fsync) carries many payloads. Each caller is answered only after the commit that
 //! holds its payload.
 
-use super::messages::{Append, Committed, WriteError};
+use super::messages::{Append, Committed, SubmitOp, WriteError};
 use crate::model::Payload;
-use crate::store::{Appender, IngestReport, Store, StoreError};
+use crate::store::{Appender, IngestReport, OpCommand, OpReply, Store, StoreError};
 use crate::telemetry::metrics as m;
 use actix::prelude::*;
 use std::collections::VecDeque;
@@ -32,6 +32,10 @@ impl Default for WriterConfig {
 }
 
 type Reply = oneshot::Sender<Result<IngestReport, WriteError>>;
+type OpReplyTo = oneshot::Sender<Result<OpReply, WriteError>>;
+/// Ops messages per transaction: an op is a few small rows, so a batch this large still
+/// commits in a few milliseconds.
+const MAX_OPS_PER_BATCH: usize = 1_000;
 
 pub struct EventStoreWriter {
     store: Store,
@@ -39,6 +43,10 @@ pub struct EventStoreWriter {
     /// Taken while a transaction is in flight.
     appender: Option<Appender>,
     pending: VecDeque<(Payload, Reply)>,
+    /// Ops messages waiting, bounded like payloads (`max_pending_payloads`).
+    pending_ops: VecDeque<(OpCommand, OpReplyTo)>,
+    /// Whether waiting ops go before waiting payloads next.
+    ops_turn: bool,
     busy: bool,
     committed: Recipient<Committed>,
     /// Times this writer (re)started, shared with the supervisor for observation.
@@ -52,13 +60,68 @@ impl EventStoreWriter {
         committed: Recipient<Committed>,
         starts: Arc<AtomicU64>,
     ) -> Self {
-        EventStoreWriter { store, config, appender: None, pending: VecDeque::new(), busy: false, committed, starts }
+        EventStoreWriter { store, config, appender: None, pending: VecDeque::new(), pending_ops: VecDeque::new(), ops_turn: false, busy: false, committed, starts }
+    }
+
+    /// Runs one ops transaction for the waiting ops messages.
+    fn flush_ops(&mut self, ctx: &mut Context<Self>) {
+        let n = self.pending_ops.len().min(MAX_OPS_PER_BATCH);
+        let (commands, replies): (Vec<OpCommand>, Vec<OpReplyTo>) = self.pending_ops.drain(..n).unzip();
+        self.busy = true;
+        let store = self.store.clone();
+        let appender = self.appender.take();
+        let work = async move {
+            let mut appender = match appender {
+                Some(appender) => appender,
+                None => match store.appender().await {
+                    Ok(appender) => appender,
+                    Err(e) => return (None, Err(e)),
+                },
+            };
+            let result = appender.append_ops(commands).await;
+            (Some(appender), result)
+        };
+        ctx.spawn(work.into_actor(self).map(move |(appender, result), act, ctx| {
+            act.appender = appender;
+            act.busy = false;
+            match result {
+                Ok(appended) => {
+                    if !appended.entries.is_empty() {
+                        act.committed.do_send(Committed { entries: appended.entries.into() });
+                    }
+                    for (reply, r) in replies.into_iter().zip(appended.replies) {
+                        let _ = reply.send(Ok(r));
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, ops = replies.len(), "ops append failed, nothing stored");
+                    for reply in replies {
+                        let _ = reply.send(Err(WriteError::Unavailable(e.to_string())));
+                    }
+                    if matches!(e, StoreError::Corrupt(_)) {
+                        ctx.stop();
+                        return;
+                    }
+                }
+            }
+            act.flush(ctx);
+        }));
     }
 
     fn flush(&mut self, ctx: &mut Context<Self>) {
-        if self.busy || self.pending.is_empty() {
+        if self.busy {
             return;
         }
+        // Ops and payloads take turns, so neither waits behind a stream of the other.
+        if !self.pending_ops.is_empty() && (self.pending.is_empty() || self.ops_turn) {
+            self.ops_turn = false;
+            self.flush_ops(ctx);
+            return;
+        }
+        if self.pending.is_empty() {
+            return;
+        }
+        self.ops_turn = true;
         let mut payloads = Vec::new();
         let mut replies = Vec::new();
         let mut events = 0;
@@ -137,6 +200,7 @@ impl actix::Supervised for EventStoreWriter {
         tracing::warn!(waiting = self.pending.len(), "event store writer restarting");
         // Waiting callers get WriterGone (their senders drop) and retry.
         self.pending.clear();
+        self.pending_ops.clear();
         self.appender = None;
         self.busy = false;
     }
@@ -153,6 +217,21 @@ impl Handler<Append> for EventStoreWriter {
         let (tx, rx) = oneshot::channel();
         self.pending.push_back((msg.payload, tx));
         metrics::gauge!(m::WRITER_QUEUE_DEPTH).set(self.pending.len() as f64);
+        self.flush(ctx);
+        Box::pin(async move { rx.await.unwrap_or(Err(WriteError::WriterGone)) })
+    }
+}
+
+impl Handler<SubmitOp> for EventStoreWriter {
+    type Result = ResponseFuture<Result<OpReply, WriteError>>;
+
+    fn handle(&mut self, msg: SubmitOp, ctx: &mut Context<Self>) -> Self::Result {
+        if self.pending_ops.len() >= self.config.max_pending_payloads {
+            let n = self.pending_ops.len();
+            return Box::pin(async move { Err(WriteError::Overloaded(n)) });
+        }
+        let (tx, rx) = oneshot::channel();
+        self.pending_ops.push_back((msg.command, tx));
         self.flush(ctx);
         Box::pin(async move { rx.await.unwrap_or(Err(WriteError::WriterGone)) })
     }

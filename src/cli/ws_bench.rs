@@ -16,6 +16,7 @@
 //! 127.0.0.2, 127.0.0.3, … (a new source address every [`PER_SOURCE_ADDR`] connections)
 //! so that more connections than one address has ephemeral ports can be opened.
 
+pub mod ops;
 mod server;
 
 use super::anyhow_like::{Error, Result};

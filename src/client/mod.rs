@@ -24,11 +24,15 @@
 //! [`crate::model`] build alone, without diesel or actix. Its task needs a tokio runtime.
 
 mod backoff;
+mod optimistic;
+mod queue;
 mod task;
 
 pub use backoff::{Backoff, BACKOFF_BASE, BACKOFF_CAP};
+pub use optimistic::{new_op_id, Optimistic, OptimisticClient, OptimisticConfig, OptimisticError, OPS_SUBSCRIPTION};
+pub use queue::{OfflineQueue, QueueError, QueueLimits, Queued, MAX_QUEUED_OPS, MAX_QUEUED_OP_BYTES};
 
-use crate::protocol::{ErrorCode, Filter, ResyncReason, Since};
+use crate::protocol::{ErrorCode, Filter, OpAck, OpMessage, OpObject, ResyncReason, Since};
 use serde_json::value::RawValue;
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -51,6 +55,9 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Error code of a client-side [`ClientEvent::Error`]: an entry whose `seq` is not above
 /// the subscription's last one (the server broke its ordering guarantee).
 pub const OUT_OF_ORDER: &str = "out_of_order";
+/// Error code of a client-side [`ClientEvent::Error`]: a server frame this client could
+/// not read.
+pub const BAD_FRAME: &str = "bad_frame";
 /// Error code of the last [`ClientEvent::Error`] before the event stream ends: the
 /// configured number of reconnect attempts failed.
 pub const GAVE_UP: &str = "gave_up";
@@ -67,11 +74,15 @@ pub struct ClientConfig {
     /// autotuning); `None`: the system default. Small values make a stalled reader fill
     /// its buffers quickly (tests, `bench-ws`).
     pub recv_buffer: Option<u32>,
+    /// A client token (PROTOCOL §4: JWT, `sub` = the Stacks address), sent at each upgrade
+    /// as `Authorization: Bearer`. [`Client::authenticate`] replaces it on the open
+    /// connection and for the next ones.
+    pub token: Option<String>,
 }
 
 impl Default for ClientConfig {
     fn default() -> Self {
-        ClientConfig { backoff: Backoff::default(), event_buffer: EVENT_BUFFER, connect_timeout: CONNECT_TIMEOUT, seed: None, recv_buffer: None }
+        ClientConfig { backoff: Backoff::default(), event_buffer: EVENT_BUFFER, connect_timeout: CONNECT_TIMEOUT, seed: None, recv_buffer: None, token: None }
     }
 }
 
@@ -95,6 +106,16 @@ pub enum ClientEvent {
     /// A server `error` (`code` is its wire code) or a client-side one ([`OUT_OF_ORDER`],
     /// [`GAVE_UP`]).
     Error { id: Option<String>, code: String, message: String },
+    /// The server accepted the client token: ops and the `ops` filter act for `address`
+    /// until `exp` (Unix seconds).
+    Authenticated { address: String, exp: u64 },
+    /// The server's answer to an op or cancel of this client ([`Client::send_op`]).
+    OpAck(OpAck),
+    /// The server refused an op or cancel for good (`code`: `invalid_op`, `op_mismatch`,
+    /// `op_too_large`, …); sending it again would change nothing.
+    OpRefused { op_id: String, code: String, message: String },
+    /// A status change of one of the address's ops, on an `ops` subscription.
+    OpStatus { sub: String, seq: i64, op: OpObject },
     /// The connection is gone; attempt `attempt` starts after `delay`.
     Reconnecting { attempt: u32, delay: Duration },
 }
@@ -119,6 +140,8 @@ pub enum ConnectError {
 enum Command {
     Subscribe { id: String, filter: Filter, since: Option<Since> },
     Unsubscribe { id: String },
+    Authenticate { token: String },
+    Op(task::OpRequest),
     DropConnection,
 }
 
@@ -156,6 +179,28 @@ impl Client {
     /// The next event; `None` once the client gave up (after a [`GAVE_UP`] error).
     pub async fn next(&mut self) -> Option<ClientEvent> {
         self.events.recv().await
+    }
+
+    /// Sends a (fresh) client token on the open connection (`auth`), and at the upgrade of
+    /// every later one. The answer is [`ClientEvent::Authenticated`], or an `unauthorized`
+    /// error that leaves the connection as it was.
+    pub fn authenticate(&self, token: impl Into<String>) {
+        let _ = self.commands.send(Command::Authenticate { token: token.into() });
+    }
+
+    /// Sends an op (PROTOCOL §4). Ops leave in the order given, one at a time, each once
+    /// the previous one is answered; one that is unanswered when the connection drops is
+    /// sent again on the next one (the server applies an `opId` once and answers a resend
+    /// with the op's status). The answer is [`ClientEvent::OpAck`] or
+    /// [`ClientEvent::OpRefused`]. Kept in memory only: [`OptimisticClient`] adds a queue
+    /// on disk.
+    pub fn send_op(&self, op: OpMessage) {
+        let _ = self.commands.send(Command::Op(task::OpRequest::Op(op)));
+    }
+
+    /// Withdraws an op that has no `txHash` yet (`op-cancel`), in order with the ops.
+    pub fn cancel_op(&self, op_id: impl Into<String>) {
+        let _ = self.commands.send(Command::Op(task::OpRequest::Cancel(op_id.into())));
     }
 
     /// Drops the socket as a network failure would (without a close handshake); the

@@ -1,12 +1,13 @@
 //! The background task of a [`super::Client`]: one socket at a time, reconnects, and the
 //! per-subscription resume positions.
 
-use super::{ClientConfig, ClientEvent, Command, GAVE_UP, OUT_OF_ORDER};
-use crate::protocol::{ClientMessage, ErrorCode, Filter, ServerFrame, Since};
+use super::{ClientConfig, ClientEvent, Command, BAD_FRAME, GAVE_UP, OUT_OF_ORDER};
+use crate::protocol::{ClientMessage, ErrorCode, Filter, OpMessage, OpObject, ServerFrame, Since};
 use futures_util::{SinkExt, StreamExt};
 use std::collections::BTreeMap;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message;
 
 
@@ -47,13 +48,55 @@ pub(super) struct Task {
     config: ClientConfig,
     rng: fastrand::Rng,
     subs: BTreeMap<String, SubState>,
+    /// Ops and cancels not answered yet, in the order the caller gave them (see
+    /// [`OpOutbox`]).
+    outbox: OpOutbox,
     events: mpsc::Sender<ClientEvent>,
+}
+
+/// One op request waiting for the server's answer.
+#[derive(Debug, Clone)]
+pub(super) enum OpRequest {
+    Op(OpMessage),
+    Cancel(String),
+}
+
+impl OpRequest {
+    fn op_id(&self) -> &str {
+        match self {
+            OpRequest::Op(op) => &op.op_id,
+            OpRequest::Cancel(id) => id,
+        }
+    }
+
+    fn frame(&self) -> String {
+        match self {
+            OpRequest::Op(op) => ClientMessage::Op(op.clone()).to_json(),
+            OpRequest::Cancel(id) => ClientMessage::OpCancel { op_id: id.clone() }.to_json(),
+        }
+    }
+}
+
+/// Ops leave one at a time, each once the previous one is answered, so the log holds them
+/// in the caller's order even when the server asks one to wait (`rate_limited`,
+/// `unavailable`) or the connection drops with one in flight: the unanswered one is sent
+/// again first, on this connection after a delay or on the next one.
+#[derive(Default)]
+struct OpOutbox {
+    waiting: std::collections::VecDeque<OpRequest>,
+    /// The front was sent on the current connection and is not answered yet.
+    in_flight: bool,
+    /// The front is sent again at this time (the server asked it to wait).
+    retry_at: Option<Instant>,
+    retries: u32,
+    /// Ops wait for a token: the server answered `unauthorized`.
+    needs_token: bool,
 }
 
 impl Task {
     pub(super) fn new(url: String, config: ClientConfig, events: mpsc::Sender<ClientEvent>) -> Task {
         let rng = config.seed.map_or_else(fastrand::Rng::new, fastrand::Rng::with_seed);
-        Task { url, config, rng, subs: BTreeMap::new(), events }
+        Task { url, config, rng, subs: BTreeMap::new(), outbox: OpOutbox::default(), events }
     }
 
     /// Hands an event to the caller, waiting for room (the backpressure of the module
@@ -117,8 +160,13 @@ impl Task {
             match socket.connect(addr).await {
                 Ok(tcp) => {
                     let _ = tcp.set_nodelay(true);
+                    let mut request = self.url.as_str().into_client_request().map_err(|e| e.to_string())?;
+                    if let Some(token) = &self.config.token {
+                        let value = format!("Bearer {token}").parse().map_err(|_| "the client token is not a valid header value".to_string())?;
+                        request.headers_mut().insert("authorization", value);
+                    }
                     let (ws, _) = tokio_tungstenite::client_async_with_config(
-                        self.url.as_str(),
+                        request,
                         tokio_tungstenite::MaybeTlsStream::Plain(tcp),
                         Some(super::ws_config()),
                     )
@@ -141,6 +189,11 @@ impl Task {
             Command::Unsubscribe { id } => {
                 self.subs.remove(&id);
             }
+            Command::Authenticate { token } => {
+                self.config.token = Some(token);
+                self.outbox.needs_token = false;
+            }
+            Command::Op(request) => self.outbox.waiting.push_back(request),
             Command::DropConnection => {}
         }
     }
@@ -155,18 +208,25 @@ impl Task {
                 subscribe_frame(id, s)
             })
             .collect();
-        for frame in resume {
+        self.outbox.in_flight = false;
+        self.outbox.retry_at = None;
+        for frame in resume.into_iter().chain(self.next_op_frame()) {
             if let Err(e) = sink.send(Message::text(frame)).await {
                 return End::Dropped(e.to_string());
             }
         }
         loop {
-            let due = self.subs.values().filter_map(|s| s.resubscribe_at).min();
+            let due = self.subs.values().filter_map(|s| s.resubscribe_at).chain(self.outbox.retry_at).min();
             tokio::select! {
                 msg = stream.next() => match msg {
                     Some(Ok(Message::Text(text))) => {
                         if !self.on_frame(text.as_str()).await {
                             return End::Closed;
+                        }
+                        if let Some(frame) = self.next_op_frame() {
+                            if let Err(e) = sink.send(Message::text(frame)).await {
+                                return End::Dropped(e.to_string());
+                            }
                         }
                     }
                     Some(Ok(Message::Close(frame))) => return End::Dropped(format!("closed by the server: {frame:?}")),
@@ -191,6 +251,18 @@ impl Task {
                             self.subs.remove(&id);
                             ClientMessage::Unsubscribe { id }.to_json()
                         }
+                        Some(Command::Authenticate { token }) => {
+                            self.config.token = Some(token.clone());
+                            self.outbox.needs_token = false;
+                            ClientMessage::Auth { token }.to_json()
+                        }
+                        Some(Command::Op(request)) => {
+                            self.outbox.waiting.push_back(request);
+                            match self.next_op_frame() {
+                                Some(frame) => frame,
+                                None => continue,
+                            }
+                        }
                     };
                     if let Err(e) = sink.send(Message::text(frame)).await {
                         return End::Dropped(e.to_string());
@@ -198,7 +270,7 @@ impl Task {
                 }
                 () = sleep_until_opt(due) => {
                     let now = Instant::now();
-                    let frames: Vec<String> = self
+                    let mut frames: Vec<String> = self
                         .subs
                         .iter_mut()
                         .filter(|(_, s)| s.resubscribe_at.is_some_and(|t| t <= now))
@@ -207,6 +279,10 @@ impl Task {
                             subscribe_frame(id, s)
                         })
                         .collect();
+                    if self.outbox.retry_at.is_some_and(|t| t <= now) {
+                        self.outbox.retry_at = None;
+                        frames.extend(self.next_op_frame());
+                    }
                     for frame in frames {
                         if let Err(e) = sink.send(Message::text(frame)).await {
                             return End::Dropped(e.to_string());
@@ -275,6 +351,35 @@ impl Task {
                 }
                 ClientEvent::Resync { sub, seq, reason }
             }
+            ServerFrame::OpError { op_id, code, message } => {
+                if self.answers_op(Some(&op_id), code) {
+                    return self.op_refused(code, message).await;
+                }
+                ClientEvent::server_error(Some(op_id), code, message)
+            }
+            // A refusal that could not name the op (its `opId` was unreadable).
+            ServerFrame::Error { id: None, code, message } if self.answers_op(None, code) => {
+                return self.op_refused(code, message).await;
+            }
+            ServerFrame::OpAck(ack) => {
+                if self.outbox.in_flight && self.outbox.waiting.front().is_some_and(|r| r.op_id() == ack.op_id) {
+                    self.outbox.waiting.pop_front();
+                    self.outbox.in_flight = false;
+                    self.outbox.retries = 0;
+                }
+                ClientEvent::OpAck(ack)
+            }
+            ServerFrame::OpStatus { sub, seq, body } => {
+                if let Some(violation) = self.advance(&sub, seq) {
+                    if !self.emit(violation).await {
+                        return false;
+                    }
+                }
+                match serde_json::from_str::<OpObject>(body.get()) {
+                    Ok(op) => ClientEvent::OpStatus { sub, seq, op },
+                    Err(e) => ClientEvent::Error { id: Some(sub), code: BAD_FRAME.into(), message: format!("op-status at seq {seq}: {e}") },
+                }
+            }
             ServerFrame::Error { id, code, message } => {
                 // A subscription the server refused did not start: forget it, or it would
                 // be sent again on every reconnect.
@@ -285,9 +390,72 @@ impl Task {
                 }
                 ClientEvent::server_error(id, code, message)
             }
-            ServerFrame::Unsubscribed { .. } | ServerFrame::Pong | ServerFrame::Authenticated { .. } => return true,
+            ServerFrame::Authenticated { address, exp } => {
+                self.outbox.needs_token = false;
+                ClientEvent::Authenticated { address, exp }
+            }
+            ServerFrame::Unsubscribed { .. } | ServerFrame::Pong => return true,
         };
         self.emit(event).await
+    }
+
+    /// The frame of the op to send now: the front of the outbox, unless one is in flight
+    /// or waiting for a retry or a token.
+    fn next_op_frame(&mut self) -> Option<String> {
+        let o = &mut self.outbox;
+        if o.in_flight || o.retry_at.is_some() || o.needs_token {
+            return None;
+        }
+        let frame = o.waiting.front()?.frame();
+        o.in_flight = true;
+        Some(frame)
+    }
+
+    /// Whether an `error` frame is the answer to the op in flight: the server names the
+    /// op by `id`, and the codes are those of ops.
+    fn answers_op(&self, id: Option<&str>, code: ErrorCode) -> bool {
+        let Some(front) = self.outbox.waiting.front().filter(|_| self.outbox.in_flight) else {
+            return false;
+        };
+        let op_code = matches!(
+            code,
+            ErrorCode::OpMismatch
+                | ErrorCode::InvalidOp
+                | ErrorCode::RateLimited
+                | ErrorCode::OpTooLarge
+                | ErrorCode::TooManyOpenOps
+                | ErrorCode::Unavailable
+                | ErrorCode::Unauthorized
+        );
+        op_code && id.is_none_or(|id| id == front.op_id())
+    }
+
+    /// The server refused the op in flight: wait and send it again when the refusal is
+    /// passing (`rate_limited`, `unavailable`) or a token is missing (`unauthorized`),
+    /// else drop it and tell the caller.
+    async fn op_refused(&mut self, code: ErrorCode, message: String) -> bool {
+        let o = &mut self.outbox;
+        o.in_flight = false;
+        match code {
+            ErrorCode::RateLimited | ErrorCode::Unavailable => {
+                o.retries = o.retries.saturating_add(1);
+                let delay = self.config.backoff.delay(o.retries, &mut self.rng);
+                o.retry_at = Some(Instant::now() + delay);
+                true
+            }
+            ErrorCode::Unauthorized => {
+                o.needs_token = true;
+                let op_id = o.waiting.front().map(|r| r.op_id().to_string());
+                self.emit(ClientEvent::server_error(op_id, code, message)).await
+            }
+            _ => {
+                o.retries = 0;
+                let Some(request) = o.waiting.pop_front() else { return true };
+                let op_id = request.op_id().to_string();
+                let code = serde_json::to_value(code).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
+                self.emit(ClientEvent::OpRefused { op_id, code, message }).await
+            }
+        }
     }
 
     /// Records `seq` as delivered on `sub`; an error event when it does not increase.

@@ -19,6 +19,16 @@ pub enum EntryKind {
     BlockApplied = 3,
     /// A block stopped being canonical. Not sent to subscribers.
     BlockRolledBack = 4,
+    /// An op as its signed-in client sent it (PROTOCOL §4); its first status, `pending`.
+    /// Delivered to the `ops` subscriptions of its address only.
+    Op = 5,
+    /// A resend gave an op its `txHash`. Delivered like [`EntryKind::Op`].
+    OpTx = 6,
+    /// The client withdrew an op. Not delivered: the `reverted` `cancelled` decision is.
+    OpCancel = 7,
+    /// A decision of the ops rules: one status change of one op. Delivered like
+    /// [`EntryKind::Op`].
+    OpStatus = 8,
 }
 
 impl EntryKind {
@@ -28,13 +38,29 @@ impl EntryKind {
             2 => Some(EntryKind::Rollback),
             3 => Some(EntryKind::BlockApplied),
             4 => Some(EntryKind::BlockRolledBack),
+            5 => Some(EntryKind::Op),
+            6 => Some(EntryKind::OpTx),
+            7 => Some(EntryKind::OpCancel),
+            8 => Some(EntryKind::OpStatus),
             _ => None,
         }
     }
 
-    /// Whether entries of this kind reach WebSocket subscribers.
+    /// Whether entries of this kind reach subscribers of chain filters (`contract`,
+    /// `user`, `event-type`, `all`).
     pub fn is_delivered(self) -> bool {
         matches!(self, EntryKind::Event | EntryKind::Rollback)
+    }
+
+    /// Whether entries of this kind reach the `ops` subscriptions of their address (as
+    /// `op-status` frames), and no other subscription.
+    pub fn is_op_status(self) -> bool {
+        matches!(self, EntryKind::Op | EntryKind::OpTx | EntryKind::OpStatus)
+    }
+
+    /// The kinds of the ops half of the log: private to one address.
+    pub fn is_op(self) -> bool {
+        matches!(self, EntryKind::Op | EntryKind::OpTx | EntryKind::OpCancel | EntryKind::OpStatus)
     }
 }
 
@@ -53,6 +79,9 @@ pub struct LogEntry {
     pub affected_addresses: Vec<String>,
     /// For a rollback entry, the `seq` of the event it undoes.
     pub rollback_of: Option<i64>,
+    /// The wire object. For the op kinds: the `op` object of an `op-status` frame
+    /// (`crate::protocol::OpObject`), plus the op's `address` and, for an `op` entry, its
+    /// `baseVersion`; `affected_addresses` then holds that one address.
     pub body: Arc<str>,
 }
 
@@ -64,10 +93,19 @@ mod tests {
     /// newer version's kinds) are refused rather than misread.
     #[test]
     fn every_kind_number_reads_back_as_its_kind() {
-        for kind in [EntryKind::Event, EntryKind::Rollback, EntryKind::BlockApplied, EntryKind::BlockRolledBack] {
+        for kind in [
+            EntryKind::Event,
+            EntryKind::Rollback,
+            EntryKind::BlockApplied,
+            EntryKind::BlockRolledBack,
+            EntryKind::Op,
+            EntryKind::OpTx,
+            EntryKind::OpCancel,
+            EntryKind::OpStatus,
+        ] {
             assert_eq!(EntryKind::from_i16(kind as i16), Some(kind));
         }
-        for v in [0, 5, -1, i16::MAX] {
+        for v in [0, 9, -1, i16::MAX] {
             assert_eq!(EntryKind::from_i16(v), None, "{v}");
         }
     }

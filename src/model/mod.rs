@@ -5,6 +5,7 @@
 //! encodes it once as the PROTOCOL §2 event object. Once committed, every row of the log
 //! is a [`LogEntry`] of some [`EntryKind`] ([`entry`]).
 
+pub mod entities;
 pub mod entry;
 
 pub use entry::{EntryKind, LogEntry};

@@ -166,6 +166,9 @@ pub struct Resolver {
     /// Addresses whose settled ops exceed the retention, trimmed at the next entry so the
     /// ops of the decisions just returned can still be read.
     over_retention: BTreeSet<String>,
+    /// Addresses some of whose settled ops were forgotten: only for them can an `opId` the
+    /// resolver does not know still be one the log holds.
+    forgot_some: BTreeSet<String>,
     /// Sweep every pending op after each entry instead of the touched groups; same
     /// decisions, checked by the unit tests.
     full_sweep: bool,
@@ -181,8 +184,15 @@ impl Resolver {
             open: OpenIndex::default(),
             settled: BTreeMap::new(),
             over_retention: BTreeSet::new(),
+            forgot_some: BTreeSet::new(),
             full_sweep: false,
         }
+    }
+
+    /// Whether ops of `address` were forgotten (docs/ops.md "Memory and limits"): when not,
+    /// an `opId` of `address` the resolver does not know is new, without asking the log.
+    pub fn has_forgotten_ops_of(&self, address: &str) -> bool {
+        self.forgot_some.contains(address)
     }
 
     pub fn config(&self) -> &Config {
@@ -210,6 +220,11 @@ impl Resolver {
             .flatten()
             .filter_map(|seq| self.ops.get(seq))
             .collect()
+    }
+
+    /// The entity's chain version: that of its last `entity-change` (0 before any).
+    pub fn entity_version(&self, entity: &str) -> i64 {
+        self.chain.version(entity)
     }
 
     /// Open ops of an address.
@@ -530,6 +545,7 @@ impl Resolver {
                 };
                 if let Some(op) = self.ops.remove(&seq) {
                     self.ids.remove(&(op.address, op.op_id));
+                    self.forgot_some.insert(address.clone());
                 }
             }
             if queue.is_empty() {

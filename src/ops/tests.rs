@@ -232,9 +232,12 @@ fn settled_ops_beyond_the_retention_are_forgotten_at_the_next_entry() {
     // Then both can still be read right after that entry
     assert_eq!(decided.len(), 1);
     assert!(r.op(A, "a").is_some() && r.op(A, "b").is_some());
-    // And the oldest is forgotten at the next entry, the newest kept
+    assert!(!r.has_forgotten_ops_of(A));
+    // And the oldest is forgotten at the next entry, the newest kept; the resolver says so,
+    // so that an unknown opId of that address is looked up in the log
     r.apply(&block(5, 10, 1000, &[]));
     assert!(r.op(A, "a").is_none());
+    assert!(r.has_forgotten_ops_of(A) && !r.has_forgotten_ops_of(B));
     assert_eq!(r.op(A, "b").map(|o| o.status), Some(Status::Reverted));
 }
 

@@ -31,85 +31,22 @@
 //! entity too — so it is a pure function of the log. An entity with no change left
 //! answers 404 but keeps its version for when it comes back.
 //!
-//! `pendingOps` is empty for now: optimistic operations will be log entries too, and will
-//! be kept beside the confirmed changes.
+//! `render` leaves `pendingOps` empty: the route fills in the caller's own standing ops and
+//! optimistic view from the ops rules (`store::OpsShared`), which read entity changes with
+//! this same mapping.
 
-use super::input::{scalar_text, Input};
+use super::input::Input;
 use super::state::{Projection, States};
 use super::ProjectionError;
-use crate::model::EventType;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
-use std::collections::BTreeMap;
 use std::path::Path;
 
 pub const NAME: &str = "entities";
 /// Code version; the mapping's hash is folded in, so a new mapping rebuilds too.
 pub const CODE_VERSION: i64 = 1;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Op {
-    Create,
-    Update,
-    Delete,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct EventRule {
-    pub kind: String,
-    pub op: Op,
-}
-
-/// How print events become entity changes. Every field has the default above, so a file
-/// need only name what it changes.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
-pub struct EntityMapping {
-    pub name_fields: Vec<String>,
-    pub kind_fields: Vec<String>,
-    pub id_fields: Vec<String>,
-    pub payload_fields: Vec<String>,
-    pub ops: BTreeMap<String, Op>,
-    pub default_op: Op,
-    pub events: BTreeMap<String, EventRule>,
-    pub contracts: Option<Vec<String>>,
-}
-
-impl Default for EntityMapping {
-    fn default() -> Self {
-        let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
-        EntityMapping {
-            name_fields: s(&["event", "action"]),
-            kind_fields: s(&["kind", "type", "entity"]),
-            id_fields: s(&["{kind}-id", "id"]),
-            payload_fields: s(&["data"]),
-            ops: [
-                ("created", Op::Create),
-                ("updated", Op::Update),
-                ("deleted", Op::Delete),
-                ("cancelled", Op::Delete),
-                ("canceled", Op::Delete),
-                ("removed", Op::Delete),
-            ]
-            .into_iter()
-            .map(|(k, v)| (k.to_string(), v))
-            .collect(),
-            default_op: Op::Update,
-            events: BTreeMap::new(),
-            contracts: None,
-        }
-    }
-}
-
-/// One entity change read off a print event.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Mapped {
-    pub kind: String,
-    pub id: String,
-    pub op: Op,
-    pub fields: Map<String, Value>,
-}
+pub use crate::model::entities::{EntityMapping, EventRule, Mapped, Op};
 
 impl EntityMapping {
     /// Reads a mapping file (JSON); fields it leaves out keep their defaults.
@@ -126,94 +63,6 @@ impl EntityMapping {
             Some(p) => EntityMapping::from_file(p),
             None => Ok(EntityMapping::default()),
         }
-    }
-
-    /// A stable 48-bit hash of the mapping (FNV-1a of its canonical JSON).
-    pub fn fingerprint(&self) -> i64 {
-        let text = serde_json::to_string(self).unwrap_or_default();
-        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-        for b in text.bytes() {
-            h ^= u64::from(b);
-            h = h.wrapping_mul(0x0100_0000_01b3);
-        }
-        (h >> 16) as i64
-    }
-
-    /// The entity change a print event makes, if any.
-    pub fn map(&self, contract_id: Option<&str>, value: &Value) -> Option<Mapped> {
-        if let Some(allowed) = &self.contracts {
-            if !contract_id.is_some_and(|c| allowed.iter().any(|a| a == c)) {
-                return None;
-            }
-        }
-        let tuple = value.as_object()?;
-        let (name_field, name) = self.name_fields.iter().find_map(|f| {
-            tuple
-                .get(f)
-                .and_then(Value::as_str)
-                .map(|v| (f.as_str(), v))
-        })?;
-        let mut kind_field = None;
-        let (kind, op) = if let Some(rule) = self.events.get(name) {
-            (rule.kind.clone(), rule.op)
-        } else {
-            let (kind, verb) = match name.rsplit_once('-') {
-                Some((kind, verb)) if !kind.is_empty() && !verb.is_empty() => {
-                    (kind.to_string(), verb)
-                }
-                _ => {
-                    let (f, k) = self.kind_fields.iter().find_map(|f| {
-                        tuple
-                            .get(f)
-                            .and_then(Value::as_str)
-                            .map(|v| (f.as_str(), v))
-                    })?;
-                    kind_field = Some(f);
-                    (k.to_string(), name)
-                }
-            };
-            (kind, self.ops.get(verb).copied().unwrap_or(self.default_op))
-        };
-        if kind.is_empty() {
-            return None;
-        }
-        let payload = self.payload_fields.iter().find_map(|f| {
-            tuple
-                .get(f)
-                .and_then(Value::as_object)
-                .map(|o| (f.as_str(), o))
-        });
-        let id_names: Vec<String> = self
-            .id_fields
-            .iter()
-            .map(|f| f.replace("{kind}", &kind))
-            .collect();
-        let find_id = |o: &Map<String, Value>| {
-            id_names.iter().find_map(|f| {
-                o.get(f)
-                    .filter(|v| !v.is_null())
-                    .map(|v| (f.clone(), scalar_text(v)))
-            })
-        };
-        let (id_field, id) = find_id(tuple).or_else(|| payload.and_then(|(_, p)| find_id(p)))?;
-        if id.is_empty() {
-            return None;
-        }
-        let source = payload.map_or(tuple, |(_, p)| p);
-        let fields = source
-            .iter()
-            .filter(|(k, _)| {
-                let k = k.as_str();
-                k != id_field && (payload.is_some() || (k != name_field && Some(k) != kind_field))
-            })
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
-        Some(Mapped {
-            kind,
-            id,
-            op,
-            fields,
-        })
     }
 }
 
@@ -294,13 +143,7 @@ impl Projection for Entities {
         states: &mut States<'_, '_, Entity>,
     ) -> Result<(), ProjectionError> {
         let e = input.event;
-        if e.event_type != EventType::PrintEvent || !e.success {
-            return Ok(());
-        }
-        let Some(value) = e.data.value.as_ref() else {
-            return Ok(());
-        };
-        let Some(m) = self.mapping.map(e.contract_id.as_deref(), value) else {
+        let Some(m) = self.mapping.change_of(e.event_type, e.success, e.contract_id.as_deref(), e.data.value.as_ref()) else {
             return Ok(());
         };
         let entity = states.get_mut(&key(&m.kind, &m.id))?;

@@ -83,10 +83,4 @@ impl EventView {
     }
 }
 
-/// A JSON scalar as the text a key or amount uses: strings bare, anything else as JSON.
-pub fn scalar_text(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
-    }
-}
+pub use crate::model::entities::scalar_text;

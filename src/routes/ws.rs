@@ -23,6 +23,7 @@ pub async fn upgrade(
         token,
     )
     .closing_on(state.shutdown.clone())
+    .with_ops(state.supervisor.clone().recipient())
     .start(&req, stream)
 }
 

@@ -7,7 +7,7 @@
 use crate::model::{EntryKind, EventType};
 use super::paged::{Height, Kinds, Page, PageEntry, PagedSql, Walk};
 use super::read::MAX_PAGE;
-use super::schema::{blocks, log_entries};
+use super::schema::{blocks, log_entries, op_log};
 use super::backend::on_backend;
 use super::{Store, StoreError};
 use diesel::prelude::*;
@@ -20,6 +20,8 @@ pub struct EntryFilter {
     pub event_type: Option<EventType>,
     /// The address must be among the entry's `affectedAddresses`.
     pub address: Option<String>,
+    /// The `ops` filter: the op entries of this address, and nothing else.
+    pub ops_of: Option<String>,
 }
 
 impl EntryFilter {
@@ -65,7 +67,35 @@ impl Store {
         upto: i64,
         limit: i64,
     ) -> Result<Page, StoreError> {
+        if let Some(address) = &filter.ops_of {
+            return self.ops_page(address, after, upto, limit).await;
+        }
         self.page(&filter.since_seq_walk(after, upto, limit)).await
+    }
+
+    /// The delivered op entries of `address` with `seq` in `(after, upto]`, by the
+    /// `op_log (address, seq)` key.
+    async fn ops_page(&self, address: &str, after: i64, upto: i64, limit: i64) -> Result<Page, StoreError> {
+        let limit = limit.clamp(1, MAX_PAGE);
+        let delivered = [EntryKind::Op as i16, EntryKind::OpTx as i16, EntryKind::OpStatus as i16];
+        let rows: Vec<(i64, i16, String)> = on_backend!(&mut self.inner.conn().await?, |c| op_log::table
+            .inner_join(log_entries::table)
+            .filter(op_log::address.eq(address))
+            .filter(op_log::seq.gt(after))
+            .filter(op_log::seq.le(upto))
+            .filter(op_log::kind.eq_any(delivered))
+            .order(op_log::seq.asc())
+            .limit(limit)
+            .select((log_entries::seq, log_entries::kind, log_entries::body))
+            .load(c)
+            .await?);
+        let done = (rows.len() as i64) < limit;
+        let cursor = if done { upto } else { rows.last().map_or(upto, |r| r.0) };
+        let entries = rows
+            .into_iter()
+            .map(|(seq, kind, body)| PageEntry::from_row((seq, kind, None, body)))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Page { entries, cursor, done })
     }
 
     /// Events matching `filter` of blocks above `height`, with `seq` in `(after, upto]`,

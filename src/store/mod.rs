@@ -24,7 +24,7 @@ pub mod read;
 pub mod schema;
 pub(crate) mod sqlite_pragmas;
 
-pub use append::{Appender, IngestReport};
+pub use append::{rederive_decisions, Appender, IngestReport, OpCommand, OpReply, OpsAppended, OpsSettings, OpsShared};
 pub use connect::{configure_sqlite_process, DatabaseUrl, StoreConfig, PG_PAGED_READ_SETTINGS, PG_SESSION_SETTINGS};
 pub use history::EntryFilter;
 pub use notify::{HeadListener, LISTENER_APPLICATION_NAME, LOG_CHANNEL};
@@ -64,6 +64,8 @@ impl StoreError {
 #[derive(Clone)]
 pub struct Store {
     inner: Arc<connect::Inner>,
+    /// The ops rules, when ops are enabled ([`Store::with_ops`]).
+    ops: Option<Arc<append::OpsShared>>,
 }
 
 impl Store {
@@ -71,7 +73,7 @@ impl Store {
     /// migrations.
     pub async fn open(config: StoreConfig) -> Result<Store, StoreError> {
         let inner = connect::Inner::connect(config).await?;
-        let store = Store { inner: Arc::new(inner) };
+        let store = Store { inner: Arc::new(inner), ops: None };
         store.migrate().await?;
         Ok(store)
     }
@@ -97,7 +99,36 @@ impl Store {
 
     /// Opens the connection that appends. Only the event-store writer actor holds one.
     pub async fn appender(&self) -> Result<Appender, StoreError> {
-        Appender::open(self.inner.clone()).await
+        Appender::open(self.inner.clone(), self.ops.clone()).await
+    }
+
+    /// Enables ops: the appender feeds the rules every entry and appends their decisions.
+    /// Every clone made after this shares the rules' state.
+    pub fn with_ops(mut self, settings: append::OpsSettings) -> Store {
+        self.ops = Some(append::OpsShared::new(settings));
+        self
+    }
+
+    /// Feeds the ops rules every stored entry they have not seen (at startup, so that reads
+    /// of `pendingOps` and resends are answered from the whole log before the first append).
+    pub async fn catch_up_ops(&self) -> Result<(), StoreError> {
+        let Some(ops) = &self.ops else { return Ok(()) };
+        loop {
+            let after = ops.lock().fed();
+            let page = self.entries_after(after, read::MAX_PAGE).await?;
+            if page.is_empty() {
+                return Ok(());
+            }
+            let mut feed = ops.lock();
+            for e in &page {
+                feed.feed_entry(e)?;
+            }
+        }
+    }
+
+    /// The ops rules' state, when ops are enabled.
+    pub fn ops(&self) -> Option<&Arc<append::OpsShared>> {
+        self.ops.as_ref()
     }
 }
 

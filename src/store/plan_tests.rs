@@ -263,6 +263,9 @@ impl Then {
                 assert_eq!(original.block_hash, r.block_hash, "a rollback undoes an event of its block");
                 format!("undo {block} {}", identity(original))
             }
+            kind @ (EntryKind::Op | EntryKind::OpTx | EntryKind::OpCancel | EntryKind::OpStatus) => {
+                format!("{kind:?} {}", r.body)
+            }
         }
     }
 

@@ -267,7 +267,8 @@ impl Store {
                             view.events.remove(&key);
                         }
                     }
-                    None => {}
+                    // Ops change nothing on chain.
+                    Some(EntryKind::Op | EntryKind::OpTx | EntryKind::OpCancel | EntryKind::OpStatus) | None => {}
                 }
             }
         }
@@ -308,6 +309,15 @@ pub(crate) fn entry_from_row(r: LogRow) -> Result<LogEntry, StoreError> {
         let fields = serde_json::from_str::<BodyFields>(&r.body)
             .map_err(|e| StoreError::Corrupt(format!("entry {}: {e}", r.seq)))?;
         (fields.affected_addresses, fields.contract_id)
+    } else if kind.is_op() {
+        // An op entry's one address (its owner) is in its body.
+        #[derive(serde::Deserialize)]
+        struct Owner {
+            address: String,
+        }
+        let owner = serde_json::from_str::<Owner>(&r.body)
+            .map_err(|e| StoreError::Corrupt(format!("entry {}: {e}", r.seq)))?;
+        (vec![owner.address], None)
     } else {
         (Vec::new(), None)
     };

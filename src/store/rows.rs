@@ -1,6 +1,6 @@
 //! Row structs of the log's tables.
 
-use super::schema::{address_entries, blocks, log_entries, principals};
+use super::schema::{address_entries, blocks, log_entries, op_log, principals};
 use diesel::prelude::*;
 
 #[derive(Debug, Clone, Insertable, Queryable, Selectable)]
@@ -48,4 +48,14 @@ pub(crate) struct BlockRow {
     /// The marker of the block's latest application: while the block is canonical, its
     /// events are the event entries of this block with seq in `applied_seq..=last_seq`.
     pub applied_seq: i64,
+}
+
+/// The address row of an op entry (`op_log`).
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = op_log, treat_none_as_default_value = false)]
+pub(crate) struct OpLogRow {
+    pub address: String,
+    pub seq: i64,
+    pub op_id: String,
+    pub kind: i16,
 }

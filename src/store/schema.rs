@@ -50,5 +50,16 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    /// One row per op entry, naming the op's address (`super::append::ops`).
+    op_log (address, seq) {
+        address -> Text,
+        seq -> BigInt,
+        op_id -> Text,
+        kind -> SmallInt,
+    }
+}
+
 diesel::joinable!(address_entries -> log_entries (seq));
-diesel::allow_tables_to_appear_in_same_query!(log_entries, address_entries, address_recent, principals, blocks);
+diesel::joinable!(op_log -> log_entries (seq));
+diesel::allow_tables_to_appear_in_same_query!(log_entries, address_entries, address_recent, principals, blocks, op_log);

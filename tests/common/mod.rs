@@ -6,6 +6,7 @@
 #![allow(dead_code)]
 
 pub mod node;
+pub mod ops;
 pub mod ws;
 
 use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};

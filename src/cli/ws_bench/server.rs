@@ -11,6 +11,11 @@ pub(super) enum Server {
 
 impl Server {
     pub(super) fn start(database_url: Option<String>) -> std::result::Result<Server, Error> {
+        Self::start_with(database_url, &[])
+    }
+
+    /// Starts the server with `env` set on top of this process's environment.
+    pub(super) fn start_with(database_url: Option<String>, env: &[(&str, String)]) -> std::result::Result<Server, Error> {
         use std::io::BufRead;
         let dir = std::env::temp_dir().join(format!("timebank-bench-ws-{}", std::process::id()));
         std::fs::create_dir_all(&dir)?;
@@ -21,6 +26,7 @@ impl Server {
             .env("DATABASE_URL", db)
             .env("CHAINHOOK_WEBHOOK_SECRET", SECRET)
             .env("RUST_LOG", std::env::var("BENCH_SERVER_LOG").unwrap_or_else(|_| "warn".into()))
+            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
             .stdout(std::process::Stdio::piped())
             .spawn()?;
         let stdout = child.stdout.take().ok_or("no stdout")?;

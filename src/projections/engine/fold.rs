@@ -280,6 +280,8 @@ pub(super) fn fold_entries(
             }
             // Block markers change no projection (yet); the checkpoint passes them.
             Some(EntryKind::BlockApplied | EntryKind::BlockRolledBack) => None,
+            // Ops change no chain projection: entities show confirmed state only.
+            Some(EntryKind::Op | EntryKind::OpTx | EntryKind::OpCancel | EntryKind::OpStatus) => None,
             None => {
                 return Err(ProjectionError::Corrupt(format!(
                     "entry {} has unknown kind {}",

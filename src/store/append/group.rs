@@ -7,10 +7,12 @@ use super::phases::{Phase, Phases};
 use super::snapshot::load_snapshot;
 use super::sqlite::Queued;
 use super::staging::{merge_addresses, Staging};
+use super::op_append::catch_up;
+use super::ops::{OpRows, OpsShared};
 use super::{Appended, GroupFailure};
 use crate::model::Payload;
 use crate::store::plan::{self, FastMap, FastSet};
-use crate::store::rows::{AddressRow, BlockRow, LogRow, PrincipalRow};
+use crate::store::rows::{AddressRow, BlockRow, LogRow, OpLogRow, PrincipalRow};
 use crate::store::StoreError;
 
 /// Log rows per stretch of a group that is written while the next stretch is planned: at
@@ -30,6 +32,8 @@ pub(super) struct Rows {
     pub new_blocks: Vec<BlockRow>,
     /// Blocks with a stored row: upserted.
     pub blocks: Vec<BlockRow>,
+    /// The `op_log` rows of the op entries among `log`.
+    pub ops: Vec<OpLogRow>,
 }
 
 /// The blocks a group's payloads name, each once, in order of first mention.
@@ -81,9 +85,13 @@ pub(super) async fn append_in_transaction(
     payloads: Vec<Payload>,
     start: GroupStart,
     staging: Staging,
+    ops: Option<&OpsShared>,
     phases: &mut Phases,
 ) -> Result<(Appended, FastMap<String, i64>, Option<u64>), GroupFailure> {
     let head = start.head;
+    if let Some(ops) = ops {
+        catch_up(conn, ops, head).await?;
+    }
     let snapshot = load_snapshot(conn, start).await?;
     let mut staged = merge_addresses(conn, staging).await?;
     phases.lap(Phase::Load);
@@ -103,10 +111,18 @@ pub(super) async fn append_in_transaction(
         let mut rows = numbered_rows(conn, known, &mut numbered, taken, staged.is_some()).await?;
         staged = staged.map(|n| n + rows.addresses.len() as u64);
         if last {
-            let plan::Plan { writes, reports, entries, head } = planner.finish()?;
+            let plan::Plan { writes, reports, mut entries, mut head } = planner.finish()?;
             debug_assert!(writes.rows.is_empty() && writes.addresses.is_empty());
             rows.new_blocks = writes.new_blocks;
             rows.blocks = writes.block_upserts;
+            if let Some(ops) = ops {
+                // The decisions the group's entries cause, in the same transaction.
+                let decided = decide(ops, &entries, head, committed_at)?;
+                head = decided.1;
+                rows.log.extend(decided.0.log);
+                rows.ops = decided.0.ops;
+                entries.extend(decided.0.entries);
+            }
             phases.lap(Phase::Write);
             let new_head = (!entries.is_empty()).then_some(head);
             conn.write_and_commit(rows, queued, new_head).await?;
@@ -115,6 +131,19 @@ pub(super) async fn append_in_transaction(
         }
         conn.write_stretch(rows, &mut queued, || plan_stretch(&mut planner, &mut payloads, stretch)).await?;
     }
+}
+
+/// Feeds the rules a group's entries; the `op-status` entries of their decisions follow
+/// the group's last entry. Returns them and the new head.
+fn decide(ops: &OpsShared, entries: &[crate::model::LogEntry], head: i64, committed_at: i64) -> Result<(OpRows, i64), StoreError> {
+    let mut feed = ops.lock();
+    let mut rows = OpRows::new(committed_at);
+    let mut next = head + 1;
+    for e in entries {
+        let decisions = feed.feed(e.seq, e.kind, e.event_type, e.rollback_of, &e.body)?;
+        next = rows.push_decisions(&feed, &decisions, e.seq, next);
+    }
+    Ok((rows, next - 1))
 }
 
 /// Plans payloads until `rows` log rows wait to be written or the payloads run out.
@@ -164,5 +193,5 @@ async fn numbered_rows(
     // In key order, consecutive inserts into the address index land on the same or the
     // next leaf page instead of one page per principal at random.
     address_rows.sort_unstable_by_key(|a| (a.principal, a.seq));
-    Ok(Rows { principals: new_principals, log: rows, addresses: address_rows, staged, new_blocks: Vec::new(), blocks: Vec::new() })
+    Ok(Rows { principals: new_principals, log: rows, addresses: address_rows, staged, new_blocks: Vec::new(), blocks: Vec::new(), ops: Vec::new() })
 }

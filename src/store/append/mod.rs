@@ -16,11 +16,15 @@
 //! - `conn`: the connection, whose methods are the only place that tells the backends apart;
 //! - `pg`, `sqlite`: the two backends' halves (BEGIN, row writing, COMMIT; SQLite's WAL
 //!   restart);
-//! - `phases`: where a group's time goes, at debug level.
+//! - `phases`: where a group's time goes, at debug level;
+//! - `ops`, `op_append`: the ops rules fed by every transaction, and ops messages appended
+//!   with the decisions they cause.
 
 mod conn;
 mod group;
 mod names;
+mod op_append;
+mod ops;
 mod pg;
 mod phases;
 mod snapshot;
@@ -28,11 +32,14 @@ mod sqlite;
 mod staging;
 
 pub use super::plan::IngestReport;
+pub use op_append::{OpCommand, OpReply};
+pub use ops::{rederive_decisions, OpsFeed, OpsSettings, OpsShared};
 pub use pg::PG_APPEND_LOCK;
 
 use super::checkpoint::{Checkpointer, Restart};
 use super::connect::Inner;
 use super::{classify, StoreError};
+use diesel::OptionalExtension;
 use crate::model::LogEntry;
 use crate::model::Payload;
 use conn::WriteConn;
@@ -77,12 +84,25 @@ pub struct Appender {
     /// Rows in `address_recent` as of the last commit; `None` until counted (after a
     /// connect, or a commit whose outcome is unknown).
     staged: Option<u64>,
+    /// The ops rules, when ops are enabled: fed every entry this appender commits, and
+    /// brought up to the head (entries of other nodes, or of the log at startup) under the
+    /// append lock before each transaction decides anything.
+    ops: Option<Arc<OpsShared>>,
+}
+
+/// The result of one committed ops transaction.
+#[derive(Debug)]
+pub struct OpsAppended {
+    /// One reply per command, in the order given.
+    pub replies: Vec<OpReply>,
+    /// Every entry committed, in `seq` order.
+    pub entries: Vec<LogEntry>,
 }
 
 impl Appender {
-    pub(crate) async fn open(inner: Arc<Inner>) -> Result<Appender, StoreError> {
+    pub(crate) async fn open(inner: Arc<Inner>, ops: Option<Arc<OpsShared>>) -> Result<Appender, StoreError> {
         let mut appender =
-            Appender { inner, conn: None, names: NameCache::default(), checkpointer: None, staged: None };
+            Appender { inner, conn: None, names: NameCache::default(), checkpointer: None, staged: None, ops };
         appender.connect().await?;
         Ok(appender)
     }
@@ -104,8 +124,105 @@ impl Appender {
 
     /// Appends a group of payloads atomically: all of them or none.
     pub async fn append(&mut self, payloads: Vec<Payload>) -> Result<Appended, StoreError> {
+        let result = self.append_group(payloads).await;
+        if result.is_err() {
+            self.forget_ops();
+        }
+        result
+    }
+
+    /// After a failed transaction the rules may have seen entries that are not stored:
+    /// they read the log again from its start before the next one.
+    fn forget_ops(&mut self) {
+        if let Some(ops) = &self.ops {
+            ops.reset();
+        }
+    }
+
+    /// Feeds the rules the stored entries they have not seen, without the append lock, so
+    /// that the part read under it (other nodes' latest entries) stays short.
+    async fn ops_catch_up_unlocked(&mut self) -> Result<(), StoreError> {
+        let Some(ops) = self.ops.clone() else { return Ok(()) };
+        let Some(conn) = self.conn.as_mut() else { return Ok(()) };
+        let head: Option<i64> = crate::store::backend::on_backend!(&mut conn.0, |c| {
+            diesel_async::RunQueryDsl::get_result(crate::store::read::log_queries::last_seq(), c).await.optional()
+        })
+        .map_err(classify)?;
+        op_append::catch_up(conn, &ops, head.unwrap_or(0)).await
+    }
+
+    /// Appends a batch of ops messages in one transaction, each answered per docs/ops.md;
+    /// refused messages append nothing.
+    pub async fn append_ops(&mut self, commands: Vec<OpCommand>) -> Result<OpsAppended, StoreError> {
+        let Some(ops) = self.ops.clone() else {
+            return Err(StoreError::Config("ops are not enabled".into()));
+        };
+        let result = self.append_ops_in(ops, commands).await;
+        if result.is_err() {
+            self.forget_ops();
+        }
+        result
+    }
+
+    async fn append_ops_in(&mut self, ops: Arc<OpsShared>, commands: Vec<OpCommand>) -> Result<OpsAppended, StoreError> {
+        self.connect().await?;
+        self.ops_catch_up_unlocked().await?;
+        let Some(conn) = self.conn.as_mut() else {
+            return Err(StoreError::Unavailable("no write connection".into()));
+        };
+        let head = match conn.begin(Vec::new()).await {
+            Ok((head, _)) => head.unwrap_or(0),
+            Err(e) => {
+                self.conn = None;
+                return Err(classify(e));
+            }
+        };
+        let committed_at = chrono::Utc::now().timestamp_millis();
+        let planned = async {
+            op_append::catch_up(conn, &ops, head).await?;
+            op_append::plan_ops(conn, &ops, head, commands, committed_at).await
+        }
+        .await;
+        let (replies, rows, new_head) = match planned {
+            Ok(p) => p,
+            Err(e) => {
+                if conn.rollback().await.is_err() {
+                    self.conn = None;
+                }
+                return Err(e);
+            }
+        };
+        let entries = rows.entries;
+        let write = group::Rows {
+            principals: Vec::new(),
+            log: rows.log,
+            addresses: Vec::new(),
+            staged: false,
+            new_blocks: Vec::new(),
+            blocks: Vec::new(),
+            ops: rows.ops,
+        };
+        let notify = (!entries.is_empty()).then_some(new_head);
+        match conn.write_and_commit(write, sqlite::Queued::default(), notify).await {
+            Ok(()) => Ok(OpsAppended { replies, entries }),
+            Err(GroupFailure::Commit(e)) => {
+                self.conn = None;
+                self.staged = None;
+                Err(e)
+            }
+            Err(GroupFailure::Statement(e)) => {
+                if conn.rollback().await.is_err() {
+                    self.conn = None;
+                }
+                Err(e)
+            }
+        }
+    }
+
+    async fn append_group(&mut self, payloads: Vec<Payload>) -> Result<Appended, StoreError> {
         let mut phases = Phases::start(payloads.len());
         self.connect().await?;
+        self.ops_catch_up_unlocked().await?;
         let Some(conn) = self.conn.as_mut() else {
             return Err(StoreError::Unavailable("no write connection".into()));
         };
@@ -121,7 +238,8 @@ impl Appender {
         phases.lap(Phase::Begin);
         let staging = Staging { limit: self.inner.config.address_merge_rows(), staged: self.staged };
         let start = GroupStart { head: head.unwrap_or(0), block_rows, rolled };
-        match group::append_in_transaction(conn, self.names.known(), payloads, start, staging, &mut phases).await {
+        let ops = self.ops.as_deref();
+        match group::append_in_transaction(conn, self.names.known(), payloads, start, staging, ops, &mut phases).await {
             Ok((appended, numbered, staged)) => {
                 self.staged = staged;
                 phases.log(appended.entries.len());

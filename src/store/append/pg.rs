@@ -136,7 +136,30 @@ const CUSTOM_PLANS: &str = "SET LOCAL plan_cache_mode = force_custom_plan";
 /// after the other in the transaction while this side builds the next one's arrays, and
 /// the group waits for one round trip instead of one per statement.
 pub(super) async fn write(c: &mut AsyncPgConnection, w: Rows) -> Result<(), StoreError> {
-    let Rows { principals, log: rows, addresses, staged, new_blocks, blocks: block_upserts } = w;
+    let Rows { principals, log: rows, addresses, staged, new_blocks, blocks: block_upserts, ops } = w;
+    if !ops.is_empty() {
+        // Few rows (the op entries of one group); after the log rows they name.
+        let mut c: &AsyncPgConnection = c;
+        write_inner(&mut c, principals, rows, addresses, staged, new_blocks, block_upserts).await?;
+        diesel_async::RunQueryDsl::execute(diesel::insert_into(crate::store::schema::op_log::table).values(ops), &mut c)
+            .await
+            .map_err(classify)?;
+        return Ok(());
+    }
+    let mut c: &AsyncPgConnection = c;
+    write_inner(&mut c, principals, rows, addresses, staged, new_blocks, block_upserts).await
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn write_inner(
+    c: &mut &AsyncPgConnection,
+    principals: Vec<crate::store::rows::PrincipalRow>,
+    rows: Vec<crate::store::rows::LogRow>,
+    addresses: Vec<crate::store::rows::AddressRow>,
+    staged: bool,
+    new_blocks: Vec<BlockRow>,
+    block_upserts: Vec<BlockRow>,
+) -> Result<(), StoreError> {
     let c: &AsyncPgConnection = c;
     let new_principals = async move {
         if !principals.is_empty() {

@@ -253,5 +253,8 @@ fn write(c: &mut SqliteConnection, w: Rows) -> Result<(), StoreError> {
     // A group names each block once (the planner's touched list), so no chunk holds a
     // key twice.
     in_fixed_chunks!(c, w.blocks, |chunk| Insert(BlockUpdates, chunk));
+    for chunk in w.ops.chunks(INSERT_CHUNK) {
+        diesel::insert_into(crate::store::schema::op_log::table).values(chunk).execute(c).map_err(classify)?;
+    }
     Ok(())
 }

@@ -18,7 +18,11 @@ use super::decision::{fields_eq, Answer, CancelRequest, Decision, OpRequest, Rea
 use super::input::{BlockApplied, BlockRolledBack, EntityChanged, Input, OpCancelled, OpSubmitted, TxHashAttached};
 use serde_json::{Map, Value};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
-use std::ops::Bound;
+
+mod conflict;
+mod open_index;
+
+use open_index::OpenIndex;
 
 /// The block that confirmed an op, and the entry that confirmed it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,98 +55,6 @@ pub struct OpRecord {
     /// The block clock when the op was appended or last rolled back.
     pub start: Option<i64>,
     pub strategy: Strategy,
-}
-
-/// Indexes over open ops; rebuilt per op by [`OpenIndex::add`] / [`OpenIndex::remove`].
-#[derive(Debug, Default)]
-struct OpenIndex {
-    /// (entity, address) → open ops, in log order.
-    groups: BTreeMap<(String, String), BTreeSet<i64>>,
-    open_per_address: BTreeMap<String, u32>,
-    /// Pending ops by their `txHash`.
-    awaiting_tx: BTreeMap<String, BTreeSet<i64>>,
-    /// Pending ops appended before the first block.
-    unstarted: BTreeSet<i64>,
-    /// Pending ops by (deadline, seq).
-    deadlines: BTreeSet<(i64, i64)>,
-    /// Confirmed ops by (confirming height, seq).
-    confirmed_at: BTreeSet<(i64, i64)>,
-    /// Confirmed ops by confirming block hash.
-    confirmed_in: BTreeMap<String, BTreeSet<i64>>,
-}
-
-fn deadline(op: &OpRecord, start: i64, config: &Config) -> i64 {
-    let wait = match op.tx_hash {
-        Some(_) => config.expiry_secs,
-        None => config.tx_wait_secs.min(config.expiry_secs),
-    };
-    start.saturating_add(i64::from(wait))
-}
-
-impl OpenIndex {
-    fn add(&mut self, op: &OpRecord, config: &Config) {
-        if !op.status.is_open() {
-            return;
-        }
-        self.groups.entry((op.entity.clone(), op.address.clone())).or_default().insert(op.seq);
-        *self.open_per_address.entry(op.address.clone()).or_default() += 1;
-        match op.status {
-            Status::Pending => {
-                if let Some(tx) = &op.tx_hash {
-                    self.awaiting_tx.entry(tx.clone()).or_default().insert(op.seq);
-                }
-                match op.start {
-                    None => {
-                        self.unstarted.insert(op.seq);
-                    }
-                    Some(start) => {
-                        self.deadlines.insert((deadline(op, start, config), op.seq));
-                    }
-                }
-            }
-            Status::Confirmed => {
-                if let Some(c) = &op.confirmation {
-                    self.confirmed_at.insert((c.height, op.seq));
-                    self.confirmed_in.entry(c.hash.clone()).or_default().insert(op.seq);
-                }
-            }
-            Status::Final | Status::Reverted => {}
-        }
-    }
-
-    fn remove(&mut self, op: &OpRecord, config: &Config) {
-        if !op.status.is_open() {
-            return;
-        }
-        let group = (op.entity.clone(), op.address.clone());
-        remove_from(&mut self.groups, &group, op.seq);
-        if let Some(n) = self.open_per_address.get_mut(&op.address) {
-            *n = n.saturating_sub(1);
-            if *n == 0 {
-                self.open_per_address.remove(&op.address);
-            }
-        }
-        if let Some(tx) = &op.tx_hash {
-            remove_from(&mut self.awaiting_tx, tx, op.seq);
-        }
-        self.unstarted.remove(&op.seq);
-        if let Some(start) = op.start {
-            self.deadlines.remove(&(deadline(op, start, config), op.seq));
-        }
-        if let Some(c) = &op.confirmation {
-            self.confirmed_at.remove(&(c.height, op.seq));
-            remove_from(&mut self.confirmed_in, &c.hash, op.seq);
-        }
-    }
-}
-
-fn remove_from<K: Ord + Clone>(map: &mut BTreeMap<K, BTreeSet<i64>>, key: &K, seq: i64) {
-    if let Some(set) = map.get_mut(key) {
-        set.remove(&seq);
-        if set.is_empty() {
-            map.remove(key);
-        }
-    }
 }
 
 /// The decisions of one entry, and the (entity, address) groups it touched: only their
@@ -552,69 +464,6 @@ impl Resolver {
                 self.settled.remove(&address);
             }
         }
-    }
-
-    // Conflicts.
-
-    /// docs/ops.md "The conflict sweep": pending ops, newest first, each revert taking
-    /// effect before the next.
-    fn sweep(&mut self, run: &mut Run) {
-        let mut candidates: Vec<i64> = if self.full_sweep {
-            self.open.groups.values().flatten().copied().collect()
-        } else {
-            run.touched.iter().filter_map(|g| self.open.groups.get(g)).flatten().copied().collect()
-        };
-        candidates.retain(|seq| self.ops.get(seq).is_some_and(|op| op.status == Status::Pending));
-        candidates.sort_unstable_by(|a, b| b.cmp(a));
-        candidates.dedup();
-        for seq in candidates {
-            if self.loses_conflict(seq) {
-                self.revert(run, seq, Reason::Conflict, None, None);
-            }
-        }
-    }
-
-    fn loses_conflict(&self, seq: i64) -> bool {
-        let Some(op) = self.ops.get(&seq) else {
-            return false;
-        };
-        match op.strategy {
-            Strategy::ChainWins => op.data.keys().any(|f| self.stale(op, f)),
-            Strategy::LastWriterWins | Strategy::Merge => !op.data.keys().any(|f| self.visible(op, f)),
-        }
-    }
-
-    /// The chain's current value of the field was written by another transaction after
-    /// the version the op's client saw.
-    fn stale(&self, op: &OpRecord, field: &str) -> bool {
-        self.chain
-            .last_change(&op.entity, field)
-            .is_some_and(|l| l.version > op.base && op.tx_hash.as_deref() != Some(l.tx_hash.as_str()))
-    }
-
-    fn hidden(&self, op: &OpRecord, field: &str) -> bool {
-        let lost_to_chain = op.strategy != Strategy::LastWriterWins && self.stale(op, field);
-        let changed_since_confirmed = match (&op.confirmation, self.chain.last_change(&op.entity, field)) {
-            (Some(c), Some(l)) => op.status == Status::Confirmed && l.seq > c.seq,
-            _ => false,
-        };
-        lost_to_chain || changed_since_confirmed
-    }
-
-    /// The op owns the field (no later standing op of its address on its entity sets it)
-    /// and does not hide it.
-    fn visible(&self, op: &OpRecord, field: &str) -> bool {
-        if !op.data.contains_key(field) || self.hidden(op, field) {
-            return false;
-        }
-        let mut later = self
-            .open
-            .groups
-            .get(&(op.entity.clone(), op.address.clone()))
-            .into_iter()
-            .flat_map(|g| g.range((Bound::Excluded(op.seq), Bound::Unbounded)))
-            .filter_map(|s| self.ops.get(s));
-        !later.any(|l| l.data.contains_key(field))
     }
 }
 

@@ -54,13 +54,16 @@
 //! - At `exp` a timer ends the identity and sends `error` `unauthorized` (the token
 //!   expired; send `auth` with a new one). Subscriptions to chain events carry on.
 
+mod outgoing;
+
+use outgoing::CloseForRestart;
 use super::catchup::{entry_filter, fork_rollbacks, read_page, Cursor};
-use super::messages::{Deliver, Delivery, Overflowed, SessionSink, Subscribe, Unsubscribe};
+use super::messages::{Deliver, Delivery, SessionSink, Subscribe, Unsubscribe};
 use super::registry::TopicRegistry;
 use super::shutdown::Shutdown;
 use crate::telemetry::metrics as m;
 use crate::protocol::{
-    frame_for_sub, history_frame, ClientError, ClientMessage, ErrorCode, Filter, ResyncReason, ServerMessage, Since,
+    history_frame, ClientError, ClientMessage, ErrorCode, Filter, ResyncReason, ServerMessage, Since,
 };
 use crate::auth::{self, ClientTokens, Identity};
 use crate::store::{Page, PageEntry, Store, StoreError};
@@ -93,6 +96,10 @@ pub const MAX_QUEUED_ENTRIES: usize = 4_096;
 /// large as the read API's largest: the query's fixed costs (a pooled connection, planning,
 /// a round trip) are then a small share of it.
 pub const HISTORY_PAGE: i64 = 1_000;
+/// Longest wait of a live entry in its session before the write that carries it (see
+/// `outgoing`): small beside the end-to-end latency of a commit, long enough that a busy
+/// subscriber's entries of several commits share one write.
+pub const FLUSH_INTERVAL: Duration = Duration::from_millis(5);
 /// Tuning of WebSocket sessions (see the constants for the reasons of the defaults).
 #[derive(Debug, Clone)]
 pub struct WsConfig {
@@ -102,6 +109,8 @@ pub struct WsConfig {
     pub max_subscriptions: usize,
     pub max_queued_entries: usize,
     pub history_page: i64,
+    /// How long live entries may wait so that several commits leave in one write.
+    pub flush_interval: Duration,
 }
 
 impl Default for WsConfig {
@@ -113,6 +122,7 @@ impl Default for WsConfig {
             max_subscriptions: MAX_SUBSCRIPTIONS,
             max_queued_entries: MAX_QUEUED_ENTRIES,
             history_page: HISTORY_PAGE,
+            flush_interval: FLUSH_INTERVAL,
         }
     }
 }
@@ -164,6 +174,12 @@ pub struct WsSession {
     /// The timer that ends `identity` at its `exp`.
     identity_expiry: Option<SpawnHandle>,
     shutdown: Option<Shutdown>,
+    /// The task that tells this session when the stop begins (see `started`).
+    shutdown_watch: Option<actix_web::rt::task::JoinHandle<()>>,
+    /// Live batches accepted from topics, not yet written (see `outgoing`), and the timer
+    /// that writes them.
+    held: Vec<Deliver>,
+    flush_timer: Option<SpawnHandle>,
 }
 
 impl WsSession {
@@ -190,6 +206,9 @@ impl WsSession {
             bound_address: None,
             identity_expiry: None,
             shutdown: None,
+            shutdown_watch: None,
+            held: Vec::new(),
+            flush_timer: None,
         }
     }
 
@@ -305,7 +324,9 @@ impl WsSession {
             return Self::refuse(ctx, &ClientError { id: Some(id), code, message });
         }
         let token = NEXT_TOKEN.fetch_add(1, Ordering::Relaxed);
+        let id_json = serde_json::Value::String(id.clone()).to_string();
         let sink = SessionSink {
+            sub_json: Arc::from(id_json.as_str()),
             deliver: ctx.address().recipient(),
             overflowed: ctx.address().recipient(),
             queued: self.queued.clone(),
@@ -327,7 +348,6 @@ impl WsSession {
                 }
             }
         }));
-        let id_json = serde_json::Value::String(id.clone()).to_string();
         let last_seq = match since {
             Some(Since::Seq(s)) => s,
             _ => 0,
@@ -424,13 +444,8 @@ impl WsSession {
 
     /// Writes entries of subscription `id`, skipping any at or below its `last_seq`.
     fn deliver_live(&mut self, id: &str, items: &[Delivery], ctx: &mut ws::WebsocketContext<Self>) {
-        let Some(sub) = self.subs.get_mut(id) else { return };
-        for d in items {
-            if d.seq <= sub.last_seq {
-                continue;
-            }
-            ctx.text(frame_for_sub(&sub.id_json, &d.tail));
-            sub.last_seq = d.seq;
+        if let Some(sub) = self.subs.get_mut(id) {
+            sub.write_live(items, ctx);
         }
     }
 
@@ -451,7 +466,17 @@ impl Actor for WsSession {
     fn started(&mut self, ctx: &mut Self::Context) {
         metrics::gauge!(m::WS_CONNECTIONS).increment(1);
         if let Some(shutdown) = &self.shutdown {
-            ctx.spawn(shutdown.begun().into_actor(self).map(|(), act, ctx| act.close_for_restart(ctx)));
+            // A task of its own rather than a future of the context: actix polls every
+            // future of a context each time the session wakes, once per delivery, and each
+            // poll of the stop signal takes a lock that every session shares.
+            let begun = shutdown.begun();
+            let session = ctx.address().downgrade();
+            self.shutdown_watch = Some(actix_web::rt::spawn(async move {
+                begun.await;
+                if let Some(session) = session.upgrade() {
+                    session.do_send(CloseForRestart);
+                }
+            }));
         }
         match self.upgrade_token.take() {
             Some(Ok(token)) => self.authenticate(&token, ctx),
@@ -480,37 +505,11 @@ impl Actor for WsSession {
 
     fn stopped(&mut self, _ctx: &mut Self::Context) {
         metrics::gauge!(m::WS_CONNECTIONS).decrement(1);
+        if let Some(watch) = self.shutdown_watch.take() {
+            watch.abort();
+        }
         for sub in self.subs.values() {
             self.registry.do_send(Unsubscribe { token: sub.token });
-        }
-    }
-}
-
-impl Handler<Deliver> for WsSession {
-    type Result = ();
-
-    fn handle(&mut self, msg: Deliver, ctx: &mut Self::Context) {
-        self.queued.fetch_sub(msg.items.len(), Ordering::AcqRel);
-        let Some(id) = self.tokens.get(&msg.token).cloned() else { return };
-        let Some(sub) = self.subs.get_mut(&id) else { return };
-        match sub.phase {
-            Phase::Live => self.deliver_live(&id, &msg.items, ctx),
-            Phase::Starting | Phase::History => {
-                sub.buffer.extend(msg.items.iter().cloned());
-                if sub.buffer.len() + self.queued.load(Ordering::Acquire) > self.config.max_queued_entries {
-                    self.end(&id, ResyncReason::SlowConsumer, ctx);
-                }
-            }
-        }
-    }
-}
-
-impl Handler<Overflowed> for WsSession {
-    type Result = ();
-
-    fn handle(&mut self, msg: Overflowed, ctx: &mut Self::Context) {
-        if let Some(id) = self.tokens.get(&msg.token).cloned() {
-            self.end(&id, ResyncReason::SlowConsumer, ctx);
         }
     }
 }

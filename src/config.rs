@@ -139,9 +139,8 @@ pub struct ServerConfig {
     /// Entries per history query during a WebSocket catch-up.
     #[arg(long, env = "WS_HISTORY_PAGE", default_value_t = session::HISTORY_PAGE)]
     pub ws_history_page: i64,
-    /// Shortest time in milliseconds between two writes of live entries to one WebSocket
-    /// session: entries that come sooner wait and leave together in one write; 0 writes
-    /// each batch at once.
+    /// Milliseconds a live entry may wait in its WebSocket session so that the entries of
+    /// several commits leave in one write; 0 writes each batch at once.
     #[arg(long, env = "WS_FLUSH_MS", default_value_t = session::FLUSH_INTERVAL.as_millis() as u64)]
     pub ws_flush_ms: u64,
     /// Threads that frame and hand entries to WebSocket sessions (topics run on them).

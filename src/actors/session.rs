@@ -96,9 +96,10 @@ pub const MAX_QUEUED_ENTRIES: usize = 4_096;
 /// large as the read API's largest: the query's fixed costs (a pooled connection, planning,
 /// a round trip) are then a small share of it.
 pub const HISTORY_PAGE: i64 = 1_000;
-/// Shortest time between two writes of live entries to one session (see `outgoing`): a
-/// subscriber that gets entries more often than this gets those of several commits in one
-/// write (and waits at most this long for them); a quieter one gets each at once.
+/// Longest wait of a live entry in its session before the write that carries it (see
+/// `outgoing`): small beside the end-to-end latency of a busy server, long enough that a
+/// busy subscriber's entries of several commits share one write (5 ms measured no better
+/// than writing at once).
 pub const FLUSH_INTERVAL: Duration = Duration::from_millis(20);
 /// Tuning of WebSocket sessions (see the constants for the reasons of the defaults).
 #[derive(Debug, Clone)]
@@ -180,8 +181,6 @@ pub struct WsSession {
     /// that writes them.
     held: Vec<Deliver>,
     flush_timer: Option<SpawnHandle>,
-    /// When live entries were last written.
-    last_flush: Instant,
 }
 
 impl WsSession {
@@ -211,7 +210,6 @@ impl WsSession {
             shutdown_watch: None,
             held: Vec::new(),
             flush_timer: None,
-            last_flush: Instant::now(),
         }
     }
 

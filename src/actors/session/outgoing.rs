@@ -1,11 +1,9 @@
 //! What topics hand a session, and how it reaches the WebSocket.
 //!
-//! A session writes live entries at most once per `WsConfig::flush_interval`: entries that
-//! come after a quiet interval are written at once, those that come sooner after a write
-//! are held until the interval since it has passed and then written in one go. So a busy
-//! subscriber's entries of several commits leave in one socket write instead of one write
-//! each (the write, mostly kernel work, is most of the cost of a delivery), and a quiet one
-//! waits for nothing. Held entries still count
+//! Live entries are not written the moment they arrive: the session holds them for at most
+//! `WsConfig::flush_interval` and then writes everything held in one go, so that the
+//! entries of several commits leave in one socket write instead of one write each (the
+//! write, mostly kernel work, is most of the cost of a delivery). Held entries still count
 //! against the outgoing bound (`queued` falls only when they are written), so a client that
 //! stops reading is cut off with `resync` exactly as before; an interval of zero writes at
 //! once.
@@ -16,7 +14,6 @@ use crate::protocol::ResyncReason;
 use actix::prelude::*;
 use actix_web_actors::ws;
 use std::sync::atomic::Ordering;
-use std::time::Instant;
 
 impl Sub {
     /// Writes live entries, skipping any at or below `last_seq`.
@@ -35,7 +32,6 @@ impl WsSession {
     /// Writes every live batch held since the last flush, in the order they came.
     fn flush(&mut self, ctx: &mut ws::WebsocketContext<Self>) {
         self.flush_timer = None;
-        self.last_flush = Instant::now();
         let held = std::mem::take(&mut self.held);
         for msg in &held {
             // A subscription that ended meanwhile (resync, unsubscribe) skips its entries.
@@ -58,18 +54,15 @@ impl Handler<Deliver> for WsSession {
             return;
         };
         let over_bound = match sub.phase {
+            Phase::Live if self.config.flush_interval.is_zero() => {
+                sub.write_live(&msg.items, ctx);
+                self.queued.fetch_sub(msg.items.len(), Ordering::AcqRel);
+                false
+            }
             Phase::Live => {
-                let since = self.last_flush.elapsed();
-                if self.flush_timer.is_none() && since >= self.config.flush_interval {
-                    sub.write_live(&msg.items, ctx);
-                    self.queued.fetch_sub(msg.items.len(), Ordering::AcqRel);
-                    self.last_flush = Instant::now();
-                } else {
-                    self.held.push(msg);
-                    if self.flush_timer.is_none() {
-                        let wait = self.config.flush_interval.saturating_sub(since);
-                        self.flush_timer = Some(ctx.run_later(wait, |act, ctx| act.flush(ctx)));
-                    }
+                self.held.push(msg);
+                if self.flush_timer.is_none() {
+                    self.flush_timer = Some(ctx.run_later(self.config.flush_interval, |act, ctx| act.flush(ctx)));
                 }
                 return;
             }

@@ -5,6 +5,7 @@ use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 
 mod bench;
+mod scratch;
 mod events;
 mod ingest;
 pub mod replay;

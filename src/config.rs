@@ -140,6 +140,10 @@ pub struct ServerConfig {
     /// Entries per history query during a WebSocket catch-up.
     #[arg(long, env = "WS_HISTORY_PAGE", default_value_t = session::HISTORY_PAGE)]
     pub ws_history_page: i64,
+    /// Milliseconds a live entry may wait in its WebSocket session so that the entries of
+    /// several commits leave in one write; 0 writes each batch at once.
+    #[arg(long, env = "WS_FLUSH_MS", default_value_t = session::FLUSH_INTERVAL.as_millis() as u64)]
+    pub ws_flush_ms: u64,
     /// Threads that frame and hand entries to WebSocket sessions (topics run on them).
     #[arg(long, env = "FANOUT_THREADS", default_value_t = 2)]
     pub fanout_threads: usize,
@@ -230,6 +234,7 @@ impl ServerConfig {
             ws_max_subscriptions: session::MAX_SUBSCRIPTIONS,
             ws_max_queued_entries: session::MAX_QUEUED_ENTRIES,
             ws_history_page: session::HISTORY_PAGE,
+            ws_flush_ms: session::FLUSH_INTERVAL.as_millis() as u64,
             fanout_threads: 2,
             cluster_head_check_ms: cluster::HEAD_CHECK.as_millis() as u64,
             shutdown_deadline_secs: SHUTDOWN_DEADLINE.as_secs(),
@@ -324,6 +329,7 @@ impl ServerConfig {
             history_page: self.ws_history_page.clamp(1, crate::store::read::MAX_PAGE),
             max_ops_per_sec: self.ws_max_ops_per_sec.max(1),
             max_op_data_bytes: self.op_max_data_bytes.max(2),
+            flush_interval: Duration::from_millis(self.ws_flush_ms),
         }
     }
 }

@@ -117,6 +117,9 @@ pub struct ClusterStats {
 /// before every send, which makes the bound independent of the session's timers.
 #[derive(Clone)]
 pub struct SessionSink {
+    /// The subscription's id as a JSON string, as frames carry it: subscribers of a topic
+    /// with the same id share one set of frames.
+    pub sub_json: Arc<str>,
     pub deliver: Recipient<Deliver>,
     pub overflowed: Recipient<Overflowed>,
     pub queued: Arc<AtomicUsize>,
@@ -163,7 +166,15 @@ pub struct Unsubscribe {
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct Route {
-    pub items: Vec<Delivery>,
+    pub items: Vec<Routed>,
+}
+
+/// One entry as the registry routes it: its `seq` and the frame part shared by every
+/// subscriber (see [`crate::protocol::entry_frame_tail`]).
+#[derive(Debug, Clone)]
+pub struct Routed {
+    pub seq: i64,
+    pub tail: Arc<str>,
 }
 
 /// Registry → topic: start delivering to a subscription.
@@ -181,12 +192,12 @@ pub struct RemoveSubscriber {
     pub token: u64,
 }
 
-/// One entry as a topic delivers it: its `seq` and the frame part shared by every
-/// subscriber (see [`crate::protocol::entry_frame_tail`]).
+/// One entry as a topic delivers it: its `seq` and its whole frame, shared (by reference
+/// count) by every subscription of the topic with the same id.
 #[derive(Debug, Clone)]
 pub struct Delivery {
     pub seq: i64,
-    pub tail: Arc<str>,
+    pub frame: bytestring::ByteString,
 }
 
 /// Topic → session: entries for subscription `token`, in `seq` order.

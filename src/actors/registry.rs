@@ -6,7 +6,7 @@
 //! Routing looks topics up by the entry's contract, event type and addresses (plus the
 //! one `all` topic) instead of testing every topic against every entry.
 
-use super::messages::{AddSubscriber, Committed, Delivery, Listen, RemoveSubscriber, Route, Subscribe, Unsubscribe};
+use super::messages::{AddSubscriber, Committed, Listen, RemoveSubscriber, Route, Routed, Subscribe, Unsubscribe};
 use super::topic::TopicActor;
 use crate::model::EventType;
 use crate::protocol::{entry_frame_tail, Filter};
@@ -155,7 +155,7 @@ impl Handler<Committed> for TopicRegistry {
     type Result = ();
 
     fn handle(&mut self, msg: Committed, _ctx: &mut Context<Self>) {
-        let mut batches: HashMap<&Filter, Vec<Delivery>> = HashMap::new();
+        let mut batches: HashMap<&Filter, Vec<Routed>> = HashMap::new();
         let mut last = self.forwarded_seq;
         let mut routed = 0;
         for entry in msg.entries.iter() {
@@ -177,7 +177,7 @@ impl Handler<Committed> for TopicRegistry {
                 }) else {
                     break;
                 };
-                batch.push(Delivery { seq: entry.seq, tail: tail.clone() });
+                batch.push(Routed { seq: entry.seq, tail: tail.clone() });
             }
         }
         for (filter, items) in batches {

@@ -88,6 +88,7 @@ async fn routes_each_entry_to_the_matching_topics_and_drops_empty_topics() {
     let recorder = Recorder::default();
     let addr = recorder.clone().start();
     let sink = SessionSink {
+        sub_json: Arc::from("\"s\""),
         deliver: addr.clone().recipient(),
         overflowed: addr.recipient(),
         queued: Arc::new(AtomicUsize::new(0)),

@@ -59,13 +59,16 @@ mod identity;
 #[path = "session_ops.rs"]
 mod ops;
 
+mod outgoing;
+
+use outgoing::CloseForRestart;
 use super::catchup::{entry_filter, fork_rollbacks, read_page, Cursor};
-use super::messages::{Deliver, Delivery, Overflowed, SessionSink, Subscribe, Unsubscribe};
+use super::messages::{Deliver, Delivery, SessionSink, Subscribe, Unsubscribe};
 use super::registry::TopicRegistry;
 use super::shutdown::Shutdown;
 use crate::telemetry::metrics as m;
 use crate::protocol::{
-    frame_for_sub, history_frame, ClientError, ClientMessage, ErrorCode, Filter, ResyncReason, ServerMessage, Since,
+    history_frame, ClientError, ClientMessage, ErrorCode, Filter, ResyncReason, ServerMessage, Since,
 };
 use crate::auth::{self, ClientTokens, Identity};
 use crate::store::{Page, PageEntry, Store, StoreError};
@@ -103,6 +106,10 @@ pub const HISTORY_PAGE: i64 = 1_000;
 pub const MAX_OPS_PER_SEC: u32 = 50;
 /// Largest `data` of an op (compact JSON): an op sets a handful of short fields.
 pub const MAX_OP_DATA_BYTES: usize = 4 * 1024;
+/// Longest wait of a live entry in its session before the write that carries it (see
+/// `outgoing`). None by default: a hold lengthens every delivery to save CPU only on a busy
+/// server (`WS_FLUSH_MS=20`; docs/benchmarks.md "Fan-out cost per delivery").
+pub const FLUSH_INTERVAL: Duration = Duration::from_millis(0);
 /// Tuning of WebSocket sessions (see the constants for the reasons of the defaults).
 #[derive(Debug, Clone)]
 pub struct WsConfig {
@@ -114,6 +121,8 @@ pub struct WsConfig {
     pub history_page: i64,
     pub max_ops_per_sec: u32,
     pub max_op_data_bytes: usize,
+    /// How long live entries may wait so that several commits leave in one write.
+    pub flush_interval: Duration,
 }
 
 impl Default for WsConfig {
@@ -127,6 +136,7 @@ impl Default for WsConfig {
             history_page: HISTORY_PAGE,
             max_ops_per_sec: MAX_OPS_PER_SEC,
             max_op_data_bytes: MAX_OP_DATA_BYTES,
+            flush_interval: FLUSH_INTERVAL,
         }
     }
 }
@@ -181,6 +191,12 @@ pub struct WsSession {
     /// Where ops messages go (the supervisor, to the writer); `None`: ops are off.
     ops: Option<Recipient<super::messages::SubmitOp>>,
     ops_rate: ops::OpsRate,
+    /// The task that tells this session when the stop begins (see `started`).
+    shutdown_watch: Option<actix_web::rt::task::JoinHandle<()>>,
+    /// Live batches accepted from topics, not yet written (see `outgoing`), and the timer
+    /// that writes them.
+    held: Vec<Deliver>,
+    flush_timer: Option<SpawnHandle>,
 }
 
 impl WsSession {
@@ -209,6 +225,9 @@ impl WsSession {
             shutdown: None,
             ops: None,
             ops_rate: ops::OpsRate::default(),
+            shutdown_watch: None,
+            held: Vec::new(),
+            flush_timer: None,
         }
     }
 
@@ -304,7 +323,9 @@ impl WsSession {
             return Self::refuse(ctx, &ClientError { id: Some(id), code, message });
         }
         let token = NEXT_TOKEN.fetch_add(1, Ordering::Relaxed);
+        let id_json = serde_json::Value::String(id.clone()).to_string();
         let sink = SessionSink {
+            sub_json: Arc::from(id_json.as_str()),
             deliver: ctx.address().recipient(),
             overflowed: ctx.address().recipient(),
             queued: self.queued.clone(),
@@ -326,7 +347,6 @@ impl WsSession {
                 }
             }
         }));
-        let id_json = serde_json::Value::String(id.clone()).to_string();
         let last_seq = match since {
             Some(Since::Seq(s)) => s,
             _ => 0,
@@ -423,13 +443,8 @@ impl WsSession {
 
     /// Writes entries of subscription `id`, skipping any at or below its `last_seq`.
     fn deliver_live(&mut self, id: &str, items: &[Delivery], ctx: &mut ws::WebsocketContext<Self>) {
-        let Some(sub) = self.subs.get_mut(id) else { return };
-        for d in items {
-            if d.seq <= sub.last_seq {
-                continue;
-            }
-            ctx.text(frame_for_sub(&sub.id_json, &d.tail));
-            sub.last_seq = d.seq;
+        if let Some(sub) = self.subs.get_mut(id) {
+            sub.write_live(items, ctx);
         }
     }
 
@@ -450,7 +465,17 @@ impl Actor for WsSession {
     fn started(&mut self, ctx: &mut Self::Context) {
         metrics::gauge!(m::WS_CONNECTIONS).increment(1);
         if let Some(shutdown) = &self.shutdown {
-            ctx.spawn(shutdown.begun().into_actor(self).map(|(), act, ctx| act.close_for_restart(ctx)));
+            // A task of its own rather than a future of the context: actix polls every
+            // future of a context each time the session wakes, once per delivery, and each
+            // poll of the stop signal takes a lock that every session shares.
+            let begun = shutdown.begun();
+            let session = ctx.address().downgrade();
+            self.shutdown_watch = Some(actix_web::rt::spawn(async move {
+                begun.await;
+                if let Some(session) = session.upgrade() {
+                    session.do_send(CloseForRestart);
+                }
+            }));
         }
         match self.upgrade_token.take() {
             Some(Ok(token)) => self.authenticate(&token, ctx),
@@ -479,37 +504,11 @@ impl Actor for WsSession {
 
     fn stopped(&mut self, _ctx: &mut Self::Context) {
         metrics::gauge!(m::WS_CONNECTIONS).decrement(1);
+        if let Some(watch) = self.shutdown_watch.take() {
+            watch.abort();
+        }
         for sub in self.subs.values() {
             self.registry.do_send(Unsubscribe { token: sub.token });
-        }
-    }
-}
-
-impl Handler<Deliver> for WsSession {
-    type Result = ();
-
-    fn handle(&mut self, msg: Deliver, ctx: &mut Self::Context) {
-        self.queued.fetch_sub(msg.items.len(), Ordering::AcqRel);
-        let Some(id) = self.tokens.get(&msg.token).cloned() else { return };
-        let Some(sub) = self.subs.get_mut(&id) else { return };
-        match sub.phase {
-            Phase::Live => self.deliver_live(&id, &msg.items, ctx),
-            Phase::Starting | Phase::History => {
-                sub.buffer.extend(msg.items.iter().cloned());
-                if sub.buffer.len() + self.queued.load(Ordering::Acquire) > self.config.max_queued_entries {
-                    self.end(&id, ResyncReason::SlowConsumer, ctx);
-                }
-            }
-        }
-    }
-}
-
-impl Handler<Overflowed> for WsSession {
-    type Result = ();
-
-    fn handle(&mut self, msg: Overflowed, ctx: &mut Self::Context) {
-        if let Some(id) = self.tokens.get(&msg.token).cloned() {
-            self.end(&id, ResyncReason::SlowConsumer, ctx);
         }
     }
 }

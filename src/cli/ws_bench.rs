@@ -1,6 +1,6 @@
 //! `bench-ws`: WebSocket fan-out under load, over loopback.
 //!
-//! Starts a server as a child process (or targets `--url`), opens N subscribers, ingests
+//! Starts a server as a child process on a fresh store (or targets `--url`), opens N subscribers, ingests
 //! synthetic print events over the webhook at `--rate` events/s for `--seconds`, and
 //! reports delivered events/s, end-to-end latency percentiles and the server's RSS.
 //! Each payload's print values carry the wall-clock time (µs) just before the webhook
@@ -12,6 +12,10 @@
 //! (small receive buffers): the server must cut them off with `resync` while the others
 //! keep receiving, and its RSS must stay bounded; both are reported.
 //!
+//! `--nodes 2` (or `--url` with `--subscribe-url`) runs the subscribers on a second node of
+//! the same PostgreSQL database while the webhooks go to the first: every delivery then
+//! crosses nodes (commit on A, `NOTIFY`, read by `seq` on B, fan-out on B).
+//!
 //! Every loop here is bounded in count and time; connections go to loopback only, from
 //! 127.0.0.2, 127.0.0.3, … (a new source address every [`PER_SOURCE_ADDR`] connections)
 //! so that more connections than one address has ephemeral ports can be opened.
@@ -20,7 +24,7 @@ pub mod ops;
 mod server;
 
 use super::anyhow_like::{Error, Result};
-use server::{raise_nofile, server_rss_fn, Server};
+use server::{raise_nofile, server_rss_fn, Nodes, Server};
 use crate::synth;
 use clap::Args;
 use futures_util::{stream, SinkExt, StreamExt};
@@ -49,18 +53,30 @@ type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 #[derive(Debug, Args)]
 pub struct WsBenchArgs {
-    /// A running server's base URL (`http://127.0.0.1:3000`); default: start one.
+    /// A running server's base URL (`http://127.0.0.1:3000`) that takes the webhooks (and
+    /// the subscribers, unless `--subscribe-url`); default: start one.
     #[arg(long)]
     pub url: Option<String>,
+    /// With `--url`: the base URL of another node on the same database, where the
+    /// subscribers connect instead.
+    #[arg(long, requires = "url")]
+    pub subscribe_url: Option<String>,
     /// The webhook secret of the `--url` server.
     #[arg(long, env = "CHAINHOOK_WEBHOOK_SECRET", hide_env_values = true)]
     pub secret: Option<String>,
-    /// The `--url` server's process id, to read its RSS.
+    /// Process id of the server the subscribers connect to (`--subscribe-url`, else
+    /// `--url`), to read its RSS.
     #[arg(long)]
     pub server_pid: Option<u32>,
-    /// Database of the started server (default: SQLite in a temp folder).
+    /// Where started servers keep the log: `postgres://USER@HOST/DB` gets a fresh database
+    /// `timebank_bench_<random>` on that server for the run (DB only serves to create and
+    /// drop it), `sqlite://PATH` fresh files in PATH's folder; default: SQLite in a temp folder.
     #[arg(long)]
     pub database_url: Option<String>,
+    /// Servers to start: 1, or 2 nodes on one PostgreSQL database (needs a PostgreSQL
+    /// `--database-url`), webhooks to the first and subscribers on the second.
+    #[arg(long, default_value_t = 1, conflicts_with = "url")]
+    pub nodes: usize,
     /// Subscribers (one connection and one subscription each).
     #[arg(long, default_value_t = 1_000)]
     pub subscribers: usize,
@@ -107,16 +123,9 @@ pub async fn run(args: WsBenchArgs) -> Result {
 async fn bench(args: WsBenchArgs) -> Result {
     let nofile = raise_nofile();
     println!("RLIMIT_NOFILE {nofile}");
-    let server = match &args.url {
-        Some(url) => Server::Remote {
-            base: url.trim_end_matches('/').to_string(),
-            secret: args.secret.clone().ok_or("--url needs --secret (or CHAINHOOK_WEBHOOK_SECRET)")?,
-            pid: args.server_pid,
-        },
-        None => Server::start(args.database_url.clone())?,
-    };
-    let result = if args.idle > 0 { idle(&server, args.idle, args.bare).await } else { load(&server, &args).await };
-    server.stop();
+    let nodes = Nodes::start(&args).await?;
+    let result = if args.idle > 0 { idle(nodes.subscribers(), args.idle, args.bare).await } else { load(&nodes, &args).await };
+    nodes.stop().await;
     result
 }
 
@@ -323,7 +332,8 @@ fn bench_payload(height: i64, events: usize, sent_us: u64, mode: &str) -> Vec<u8
     synth::payload(vec![synth::block(height, 0, 0, vec![tx])], vec![]).to_string().into_bytes()
 }
 
-async fn load(server: &Server, args: &WsBenchArgs) -> Result {
+async fn load(nodes: &Nodes, args: &WsBenchArgs) -> Result {
+    let server = nodes.subscribers();
     let addr = server.addr()?;
     let rss_start = server.rss_kib().unwrap_or(0);
     let conns = open_many(addr, args.subscribers, 0, &args.filter, None).await?;
@@ -354,7 +364,7 @@ async fn load(server: &Server, args: &WsBenchArgs) -> Result {
         })
     };
 
-    let mut webhook = Webhook::connect(server).await?;
+    let mut webhook = Webhook::connect(nodes.webhook()).await?;
     let batch = args.batch.max(1);
     let payloads = (args.rate.max(1) * args.seconds).div_ceil(batch as u64);
     let interval = Duration::from_secs_f64(batch as f64 / args.rate.max(1) as f64);

@@ -1,6 +1,7 @@
 //! `bench-ops`: optimistic ops under load, over loopback (PROTOCOL §4).
 //!
-//! Starts a server as a child process (SQLite in a temp folder, or `--database-url`) with a
+//! Starts a server as a child process on a fresh store (SQLite in a temp folder, or a new
+//! database on the `--database-url` PostgreSQL server) with a
 //! client-token secret, opens `--connections` WebSocket connections, each signed in as its
 //! own address with an `ops` subscription, and measures two things:
 //!
@@ -18,6 +19,7 @@
 //! not the server's capacity, do not set the figure.
 
 use super::server::{raise_nofile, Server};
+use crate::cli::scratch::Scratch;
 use super::{now_us, Stats, Webhook, BUCKETS};
 use crate::cli::anyhow_like::{Error, Result};
 use crate::synth;
@@ -109,9 +111,17 @@ pub async fn run(args: OpsBenchArgs) -> Result {
         ("WS_MAX_OPS_PER_SEC", "1000000".to_string()),
         ("OP_MAX_OPEN_PER_ADDRESS", "1000000".to_string()),
     ];
-    let server = Server::start_with(args.database_url.clone(), &env)?;
+    let scratch = Scratch::create(args.database_url.as_deref()).await?;
+    let server = match Server::start_with(&scratch.url, &env) {
+        Ok(server) => server,
+        Err(e) => {
+            scratch.remove().await;
+            return Err(e);
+        }
+    };
     let result = bench(&server, &args).await;
     server.stop();
+    scratch.remove().await;
     result
 }
 

@@ -1,29 +1,28 @@
-//! The server `bench-ws` measures: a child process it starts, or one given by `--url`.
+//! The servers `bench-ws` measures: child processes it starts on a fresh store, or running
+//! ones given by `--url` (and `--subscribe-url`).
 
-use super::SECRET;
+use super::{WsBenchArgs, SECRET};
 use crate::cli::anyhow_like::Error;
+use crate::cli::scratch::Scratch;
 use std::net::SocketAddr;
 
 pub(super) enum Server {
-    Child { child: std::process::Child, base: String, dir: std::path::PathBuf },
+    Child { child: std::process::Child, base: String },
     Remote { base: String, secret: String, pid: Option<u32> },
 }
 
 impl Server {
-    pub(super) fn start(database_url: Option<String>) -> std::result::Result<Server, Error> {
+    fn start(database_url: &str) -> std::result::Result<Server, Error> {
         Self::start_with(database_url, &[])
     }
 
-    /// Starts the server with `env` set on top of this process's environment.
-    pub(super) fn start_with(database_url: Option<String>, env: &[(&str, String)]) -> std::result::Result<Server, Error> {
+    /// Starts a server with `env` set on top of this process's environment.
+    pub(super) fn start_with(database_url: &str, env: &[(&str, String)]) -> std::result::Result<Server, Error> {
         use std::io::BufRead;
-        let dir = std::env::temp_dir().join(format!("timebank-bench-ws-{}", std::process::id()));
-        std::fs::create_dir_all(&dir)?;
-        let db = database_url.unwrap_or_else(|| format!("sqlite://{}", dir.join("bench.db").display()));
         let mut child = std::process::Command::new(std::env::current_exe()?)
             .arg("serve")
             .env("BIND_ADDR", "127.0.0.1:0")
-            .env("DATABASE_URL", db)
+            .env("DATABASE_URL", database_url)
             .env("CHAINHOOK_WEBHOOK_SECRET", SECRET)
             .env("RUST_LOG", std::env::var("BENCH_SERVER_LOG").unwrap_or_else(|_| "warn".into()))
             .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
@@ -45,7 +44,7 @@ impl Server {
             }
         };
         println!("server pid {} at {base}", child.id());
-        Ok(Server::Child { child, base, dir })
+        Ok(Server::Child { child, base })
     }
 
     pub(super) fn base(&self) -> &str {
@@ -72,10 +71,88 @@ impl Server {
     }
 
     pub(super) fn stop(self) {
-        if let Server::Child { mut child, dir, .. } = self {
+        if let Server::Child { mut child, .. } = self {
             let _ = child.kill();
             let _ = child.wait();
-            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
+
+/// Where the bench posts webhooks and where its subscribers connect: one server, or two
+/// nodes of one cluster (PostgreSQL), so that every delivery crosses from the node that
+/// committed the entry to the node that serves the subscriber.
+pub(super) struct Nodes {
+    webhook: Server,
+    /// Another node of the same store; `None`: subscribers connect to `webhook`'s.
+    subscribers: Option<Server>,
+    scratch: Option<Scratch>,
+}
+
+impl Nodes {
+    pub(super) async fn start(args: &WsBenchArgs) -> std::result::Result<Nodes, Error> {
+        if let Some(url) = &args.url {
+            let secret = args.secret.clone().ok_or("--url needs --secret (or CHAINHOOK_WEBHOOK_SECRET)")?;
+            let subscribers = args
+                .subscribe_url
+                .as_ref()
+                .map(|s| Server::Remote { base: s.trim_end_matches('/').to_string(), secret: String::new(), pid: args.server_pid });
+            let pid = if subscribers.is_some() { None } else { args.server_pid };
+            let webhook = Server::Remote { base: url.trim_end_matches('/').to_string(), secret, pid };
+            return Ok(Nodes { webhook, subscribers, scratch: None });
+        }
+        if args.subscribe_url.is_some() {
+            return Err("--subscribe-url needs --url (the node that takes the webhooks)".into());
+        }
+        let scratch = Scratch::create(args.database_url.as_deref()).await?;
+        if args.nodes == 2 && scratch.backend() != "postgres" {
+            scratch.remove().await;
+            return Err("--nodes 2 needs a PostgreSQL --database-url (nodes follow each other through LISTEN/NOTIFY)".into());
+        }
+        let started = Server::start(&scratch.url).and_then(|webhook| match args.nodes {
+            1 => Ok((webhook, None)),
+            2 => match Server::start(&scratch.url) {
+                Ok(second) => Ok((webhook, Some(second))),
+                Err(e) => {
+                    webhook.stop();
+                    Err(e)
+                }
+            },
+            n => {
+                webhook.stop();
+                Err(format!("--nodes {n}: 1 or 2").into())
+            }
+        });
+        match started {
+            Ok((webhook, subscribers)) => {
+                if let Some(s) = &subscribers {
+                    println!("cluster of two nodes: webhooks to {}, subscribers on {}", webhook.base(), s.base());
+                }
+                Ok(Nodes { webhook, subscribers, scratch: Some(scratch) })
+            }
+            Err(e) => {
+                scratch.remove().await;
+                Err(e)
+            }
+        }
+    }
+
+    /// The node the webhooks go to.
+    pub(super) fn webhook(&self) -> &Server {
+        &self.webhook
+    }
+
+    /// The node the subscribers connect to (its RSS is the one reported).
+    pub(super) fn subscribers(&self) -> &Server {
+        self.subscribers.as_ref().unwrap_or(&self.webhook)
+    }
+
+    pub(super) async fn stop(self) {
+        self.webhook.stop();
+        if let Some(s) = self.subscribers {
+            s.stop();
+        }
+        if let Some(scratch) = self.scratch {
+            scratch.remove().await;
         }
     }
 }
@@ -106,4 +183,3 @@ pub(super) fn server_rss_fn(server: &Server) -> impl Fn() -> Option<u64> + Send 
         status.lines().find(|l| l.starts_with("VmRSS:"))?.split_whitespace().nth(1)?.parse().ok()
     }
 }
-

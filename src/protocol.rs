@@ -453,7 +453,7 @@ fn frame_type(kind: EntryKind) -> Option<(&'static str, &'static str)> {
         EntryKind::Event => Some(("event", "event")),
         EntryKind::Rollback => Some(("rollback", "rollback")),
         EntryKind::Op | EntryKind::OpTx | EntryKind::OpStatus => Some(("op-status", "op")),
-        EntryKind::BlockApplied | EntryKind::BlockRolledBack | EntryKind::OpCancel => None,
+        EntryKind::BlockApplied | EntryKind::BlockExtended | EntryKind::BlockRolledBack | EntryKind::OpCancel => None,
     }
 }
 

@@ -52,6 +52,24 @@ async fn failed_transaction_is_kept(backend: Backend) {
 }
 both_backends!(failed_transaction_is_kept, failed_transaction_is_kept);
 
+/// Two predicates matching different transactions of one block: the block entry lists the
+/// transactions of both deliveries, each once, in the order they were delivered.
+async fn transactions_of_every_predicate_are_listed(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let first = synth::transaction(9, 0, 0, synth::address(0), None, vec![synth::stx_transfer(synth::address(0), synth::address(1), 5)]);
+    let second = synth::transaction(9, 0, 2, synth::address(3), Some(synth::CONTRACT), vec![]);
+    for txs in [vec![first.clone()], vec![second.clone()], vec![first, second]] {
+        let (status, report) = app.post_payload(&synth::payload(vec![synth::block(9, 0, 0, txs)], vec![])).await;
+        assert_eq!(status, 200, "{report}");
+    }
+    let (status, block) = app.get_json(&format!("/api/blocks/{}?height=9", synth::block_hash(9, 0))).await;
+    assert_eq!(status, 200, "{block}");
+    let indexes: Vec<&Value> = block["transactions"].as_array().expect("transactions").iter().map(|t| &t["txIndex"]).collect();
+    assert_eq!(indexes, [&json!(0), &json!(2)]);
+    assert_eq!(block["canonical"], true);
+}
+both_backends!(transactions_of_every_predicate, transactions_of_every_predicate_are_listed);
+
 async fn fixture_02_failed_transaction(backend: Backend) {
     let Some(dir) = common::fixtures_dir() else { return };
     let raw = std::fs::read_to_string(dir.join("02_testnet_bns_name_revoke_print_events_and_failed_tx.json")).expect("fixture");

@@ -2,7 +2,8 @@
 //! the confirming block posted to the webhook → `confirmed` on every connection of the
 //! op's address and on none of another's; `final` at the configured depth; `tx_failed`;
 //! `tx_mismatch`; `expired` by block time; a reorg after confirmation back to `pending`
-//! and `confirmed` again on the new fork; and a device that was offline catching up with
+//! and `confirmed` again on the new fork; an op whose transaction a second predicate
+//! delivers for a block already canonical; and a device that was offline catching up with
 //! `since.seq`. Each test ends by re-deriving every decision from the log with fresh rules.
 
 mod common;
@@ -117,6 +118,26 @@ async fn a_reorg_sends_the_op_back_to_pending_then_confirms_it_on_the_new_fork(b
     decisions_are_a_function_of_the_log(&app, |_| {}).await;
 }
 both_backends!(reorg, a_reorg_sends_the_op_back_to_pending_then_confirms_it_on_the_new_fork);
+
+async fn a_second_predicates_share_of_a_block_confirms_its_ops(backend: Backend) {
+    let app = spawn(backend, |_| {}).await;
+    let mut d = device(&app, ALICE, None).await;
+    let (theirs, ours) = (synth::tx_hash(30, 0, 0), synth::tx_hash(30, 0, 1));
+    send_op(&mut d, op("p1", "exchange:9", json!({"a": 1}), Some(&ours))).await;
+    // One predicate matched another transaction of block 30; a second one matches the op's.
+    post(&app, vec![block_at(30, 0, 0, T0, vec![tx(30, 0, 0, &theirs, BOB, true, vec![])])], vec![]).await;
+    let second = block_at(30, 0, 0, T0, vec![tx(30, 0, 1, &ours, ALICE, true, vec![])]);
+    post(&app, vec![second.clone()], vec![]).await;
+    let s = statuses_until(&mut d, "p1", "confirmed", None).await;
+    let c = s.last().expect("confirmed");
+    assert_eq!((c["txHash"].as_str(), c["blockHeight"].as_i64()), (Some(ours.as_str()), Some(30)));
+    // The second share is recorded once: its redelivery appends nothing.
+    let before = head_seq(&app).await;
+    post(&app, vec![second], vec![]).await;
+    assert_eq!(head_seq(&app).await, before);
+    decisions_are_a_function_of_the_log(&app, |_| {}).await;
+}
+both_backends!(second_predicate, a_second_predicates_share_of_a_block_confirms_its_ops);
 
 async fn an_offline_device_catches_up_by_seq(backend: Backend) {
     let app = spawn(backend, |c| c.op_final_depth = 1).await;

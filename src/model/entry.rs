@@ -29,6 +29,10 @@ pub enum EntryKind {
     /// A decision of the ops rules: one status change of one op. Delivered like
     /// [`EntryKind::Op`].
     OpStatus = 8,
+    /// More transactions of a block that is already canonical, as another predicate
+    /// delivered them; the body is a block entry listing only those. Not sent to
+    /// subscribers.
+    BlockExtended = 9,
 }
 
 impl EntryKind {
@@ -42,6 +46,7 @@ impl EntryKind {
             6 => Some(EntryKind::OpTx),
             7 => Some(EntryKind::OpCancel),
             8 => Some(EntryKind::OpStatus),
+            9 => Some(EntryKind::BlockExtended),
             _ => None,
         }
     }
@@ -102,10 +107,11 @@ mod tests {
             EntryKind::OpTx,
             EntryKind::OpCancel,
             EntryKind::OpStatus,
+            EntryKind::BlockExtended,
         ] {
             assert_eq!(EntryKind::from_i16(kind as i16), Some(kind));
         }
-        for v in [0, 9, -1, i16::MAX] {
+        for v in [0, 10, -1, i16::MAX] {
             assert_eq!(EntryKind::from_i16(v), None, "{v}");
         }
     }

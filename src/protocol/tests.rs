@@ -86,9 +86,11 @@ fn filters_match_events_and_their_rollbacks_alike() {
         assert!(!transfers.matches(&print) && transfers.matches(&transfer) && transfers.matches(&other));
         assert!(Filter::All.matches(&other));
     }
-    let marker = entry(EntryKind::BlockApplied, Some("C"), EventType::PrintEvent, &["A"]);
-    assert!(!Filter::All.matches(&marker) && !contract.matches(&marker));
-    assert_eq!(entry_frame_tail(&marker), None);
+    for kind in [EntryKind::BlockApplied, EntryKind::BlockExtended, EntryKind::BlockRolledBack] {
+        let marker = entry(kind, Some("C"), EventType::PrintEvent, &["A"]);
+        assert!(!Filter::All.matches(&marker) && !contract.matches(&marker), "{kind:?}");
+        assert_eq!(entry_frame_tail(&marker), None, "{kind:?}");
+    }
 }
 
 #[test]
@@ -169,7 +171,7 @@ fn server_messages_match_the_contract() {
 /// A history entry's frame is the frame live delivery writes for the same entry.
 #[test]
 fn history_frames_are_the_live_frames() {
-    for kind in [EntryKind::Event, EntryKind::Rollback, EntryKind::BlockApplied, EntryKind::BlockRolledBack] {
+    for kind in [EntryKind::Event, EntryKind::Rollback, EntryKind::BlockApplied, EntryKind::BlockExtended, EntryKind::BlockRolledBack] {
         let e = entry(kind, Some("C"), EventType::PrintEvent, &["A"]);
         let live = entry_frame_tail(&e).map(|tail| frame_for_sub("\"s\\\"1\"", &tail));
         assert_eq!(history_frame("\"s\\\"1\"", kind, &e.body), live, "{kind:?}");

@@ -8,7 +8,7 @@
 use crate::model::{EntryKind, LogEntry};
 use super::rows::{BlockRow, LogRow};
 use super::StoreError;
-use crate::model::{event_body, EventObject, EventType, Payload, RollbackObject};
+use crate::model::{event_body, Block, EventObject, EventType, Payload, RollbackObject, TxSummary};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
@@ -65,6 +65,12 @@ pub(crate) struct Snapshot {
     pub events: FastMap<String, BTreeMap<(i32, i32), i64>>,
     /// Details of canonical events that a payload of the group rolls back.
     pub details: FastMap<i64, EventDetail>,
+    /// The transaction hashes listed by the block entries of each canonical block's latest
+    /// application (its `block applied` entry and any `block extended` after it).
+    pub txs: FastMap<String, FastSet<String>>,
+    /// Canonical blocks whose block entry predates transaction lists: which transactions
+    /// they hold is unknown, so no delivery extends them.
+    pub unlisted: FastSet<String>,
 }
 
 /// Everything one group commit writes.
@@ -103,6 +109,9 @@ pub(crate) struct Planner {
     touched_set: FastSet<String>,
     /// Blocks some payload of the group rolls back: only their new events need details.
     rolled_back_in_group: FastSet<String>,
+    /// Blocks the group delivers more than once: only their transactions are kept while
+    /// planning, for a later delivery to extend.
+    delivered_again_in_group: FastSet<String>,
     /// Entries whose rows [`Planner::take_rows`] has handed out.
     taken: usize,
 }
@@ -130,6 +139,15 @@ impl Planner {
                 .iter()
                 .flat_map(|p| p.rollback.iter().map(|b| b.hash.clone()))
                 .collect(),
+            delivered_again_in_group: {
+                let mut seen = FastSet::default();
+                payloads
+                    .iter()
+                    .flat_map(|p| p.apply.iter())
+                    .filter(|b| !seen.insert(b.hash.as_str()))
+                    .map(|b| b.hash.clone())
+                    .collect()
+            },
             taken: 0,
         }
     }
@@ -191,16 +209,7 @@ impl Planner {
             self.touch(&block.hash);
             let canonical = self.snapshot.blocks.get(&block.hash).is_some_and(|b| b.canonical);
             if !canonical {
-                let seq = self.next_seq();
-                let body = encode(&AppliedMarker {
-                    block_hash: &block.hash,
-                    block_height: block.height,
-                    parent_hash: block.parent_hash.as_deref(),
-                    seq,
-                    timestamp: block.timestamp,
-                    transactions: &block.transactions,
-                })?;
-                self.push_marker(seq, EntryKind::BlockApplied, &block.hash, block.height, body);
+                let seq = self.push_block_entry(EntryKind::BlockApplied, &block, &block.transactions)?;
                 self.snapshot.blocks.insert(
                     block.hash.clone(),
                     BlockState {
@@ -214,7 +223,14 @@ impl Planner {
                 );
                 // A block is applied afresh: none of its events are canonical yet.
                 self.snapshot.events.insert(block.hash.clone(), BTreeMap::new());
+                self.snapshot.unlisted.remove(&block.hash);
+                if self.delivered_again_in_group.contains(&block.hash) {
+                    let listed = block.transactions.iter().map(|t| t.tx_hash.clone()).collect();
+                    self.snapshot.txs.insert(block.hash.clone(), listed);
+                }
                 report.applied_blocks += 1;
+            } else {
+                self.extend_block(&block)?;
             }
             let mut known = self.snapshot.events.remove(&block.hash).unwrap_or_default();
             let mut last_seq = None;
@@ -288,6 +304,43 @@ impl Planner {
         Ok(report)
     }
 
+    /// A delivery of a block already canonical that lists transactions its block entries do
+    /// not (another predicate's share of the block) records those in a `block extended`
+    /// entry, before the delivery's new events, so that ops can match them. A redelivery
+    /// appends nothing.
+    fn extend_block(&mut self, block: &Block) -> Result<(), StoreError> {
+        if self.snapshot.unlisted.contains(&block.hash) {
+            return Ok(());
+        }
+        let listed = self.snapshot.txs.entry(block.hash.clone()).or_default();
+        let new: Vec<TxSummary> =
+            block.transactions.iter().filter(|t| !listed.contains(&t.tx_hash)).cloned().collect();
+        if new.is_empty() {
+            return Ok(());
+        }
+        listed.extend(new.iter().map(|t| t.tx_hash.clone()));
+        let seq = self.push_block_entry(EntryKind::BlockExtended, block, &new)?;
+        if let Some(b) = self.snapshot.blocks.get_mut(&block.hash) {
+            b.last_seq = seq;
+        }
+        Ok(())
+    }
+
+    /// Appends a block entry of `kind` for `block` listing `transactions`; returns its `seq`.
+    fn push_block_entry(&mut self, kind: EntryKind, block: &Block, transactions: &[TxSummary]) -> Result<i64, StoreError> {
+        let seq = self.next_seq();
+        let body = encode(&AppliedMarker {
+            block_hash: &block.hash,
+            block_height: block.height,
+            parent_hash: block.parent_hash.as_deref(),
+            seq,
+            timestamp: block.timestamp,
+            transactions,
+        })?;
+        self.push_marker(seq, kind, &block.hash, block.height, body);
+        Ok(seq)
+    }
+
     /// Appends a rollback entry for every canonical event of the block, newest first, then
     /// the block marker. A block that is not canonical changes nothing.
     fn roll_back_block(&mut self, hash: &str) -> Result<bool, StoreError> {
@@ -296,6 +349,7 @@ impl Planner {
             _ => return Ok(false),
         };
         self.touch(hash);
+        self.snapshot.txs.remove(hash);
         let events = self.snapshot.events.remove(hash).unwrap_or_default();
         let mut originals: Vec<i64> = events.values().copied().collect();
         originals.sort_unstable_by(|a, b| b.cmp(a));
@@ -415,7 +469,8 @@ impl Planner {
     }
 }
 
-/// The body of a `BlockApplied` marker: the block as delivered, without its events.
+/// The body of a `BlockApplied` marker: the block as delivered, without its events (of a
+/// `BlockExtended` one: with only the transactions it adds).
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 struct AppliedMarker<'a> {
@@ -424,7 +479,7 @@ struct AppliedMarker<'a> {
     parent_hash: Option<&'a str>,
     seq: i64,
     timestamp: i64,
-    transactions: &'a [crate::model::TxSummary],
+    transactions: &'a [TxSummary],
 }
 
 /// Drops repeated names, keeping each one's first place. The parser already gives each

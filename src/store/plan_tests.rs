@@ -75,9 +75,25 @@ fn block(name: &str, events: &[(i32, i32)]) -> Block {
         height,
         parent_hash: Some(synth::block_hash(height - 1, fork)),
         timestamp: 1_700_000_000 + height,
-        transactions: Vec::new(),
+        transactions: transactions(height, events),
         events: events.iter().map(|&(tx, ev)| event(height, tx, ev)).collect(),
     }
+}
+
+/// The transactions a predicate delivers with the events `(tx, ev)`: each one once.
+fn transactions(height: i64, events: &[(i32, i32)]) -> Vec<TxSummary> {
+    let indexes: BTreeSet<i32> = events.iter().map(|&(tx, _)| tx).collect();
+    indexes
+        .into_iter()
+        .map(|tx| TxSummary {
+            tx_hash: synth::tx_hash(height, 0, tx as usize),
+            tx_index: tx,
+            sender: Some(synth::principal(tx as usize)),
+            success: true,
+            result: None,
+            event_count: events.iter().filter(|e| e.0 == tx).count(),
+        })
+        .collect()
 }
 
 fn apply(blocks: Vec<Block>) -> Payload {
@@ -127,6 +143,15 @@ impl Log {
             );
             if !row.canonical {
                 continue;
+            }
+            let latest = |r: &&LogRow| r.block_hash == b.hash && (row.applied_seq..=row.last_seq).contains(&r.seq);
+            let markers = [EntryKind::BlockApplied as i16, EntryKind::BlockExtended as i16];
+            let listed = snapshot.txs.entry(b.hash.clone()).or_default();
+            for r in self.rows.iter().filter(latest).filter(|r| markers.contains(&r.kind)) {
+                let body: serde_json::Value = serde_json::from_str(&r.body).expect("block entry");
+                for t in body["transactions"].as_array().expect("transactions") {
+                    listed.insert(t["txHash"].as_str().expect("txHash").to_string());
+                }
             }
             let events = snapshot.events.entry(b.hash.clone()).or_default();
             for r in self.rows.iter().filter(|r| {
@@ -257,6 +282,16 @@ impl Then {
         match EntryKind::from_i16(r.kind).expect("known kind") {
             EntryKind::BlockApplied => format!("applied {block}"),
             EntryKind::BlockRolledBack => format!("rolled back {block}"),
+            EntryKind::BlockExtended => {
+                let body: serde_json::Value = serde_json::from_str(&r.body).expect("block entry");
+                let txs: Vec<String> = body["transactions"]
+                    .as_array()
+                    .expect("transactions")
+                    .iter()
+                    .map(|t| t["txIndex"].to_string())
+                    .collect();
+                format!("extended {block} tx {}", txs.join(","))
+            }
             EntryKind::Event => format!("event {block} {}", identity(r)),
             EntryKind::Rollback => {
                 let original = self.row(r.rollback_of.expect("rollback_of"));
@@ -375,9 +410,56 @@ fn partial_block_from_a_second_predicate_adds_only_its_new_events() {
 
     let then = given.when_delivered(apply(vec![block("1", &[(1, 0), (1, 1), (2, 0)])]));
 
-    assert_eq!(then.wrote(), lines(&["event 1 2.0"]), "no second marker, only the new event");
-    assert_eq!(then.report(), report(0, 0, 1, 2, 5));
+    assert_eq!(then.wrote(), lines(&["extended 1 tx 2", "event 1 2.0"]), "the new transaction, then its event");
+    assert_eq!(then.report(), report(0, 0, 1, 2, 6));
     assert_eq!(then.canonical(), lines(&["1"]));
+}
+
+#[test]
+fn second_predicate_redelivered_adds_nothing() {
+    let given = given()
+        .delivered(apply(vec![block("1", &[(0, 0)])]))
+        .delivered(apply(vec![block("1", &[(2, 0)])]));
+
+    let then = given.when_delivered(apply(vec![block("1", &[(2, 0)])]));
+
+    assert_eq!(then.wrote(), lines(&[]));
+    assert_eq!(then.report(), report(0, 0, 0, 1, 4));
+}
+
+#[test]
+fn both_predicates_in_one_group_extend_the_block_once() {
+    let then = given().when_group(vec![
+        apply(vec![block("1", &[(0, 0)])]),
+        apply(vec![block("1", &[(0, 0), (1, 0)])]),
+        apply(vec![block("1", &[(1, 0)])]),
+    ]);
+
+    assert_eq!(then.wrote(), lines(&["applied 1", "event 1 0.0", "extended 1 tx 1", "event 1 1.0"]));
+}
+
+#[test]
+fn a_transaction_without_events_from_a_second_predicate_extends_the_block() {
+    let given = given().delivered(apply(vec![block("1", &[(0, 0)])]));
+    let mut second = block("1", &[]);
+    second.transactions = transactions(1, &[(3, 0)]);
+
+    let then = given.when_delivered(apply(vec![second]));
+
+    assert_eq!(then.wrote(), lines(&["extended 1 tx 3"]));
+    assert_eq!(then.report(), report(0, 0, 0, 0, 3));
+}
+
+#[test]
+fn block_reapplied_after_its_rollback_lists_its_transactions_afresh() {
+    let given = given()
+        .delivered(apply(vec![block("1", &[(0, 0)])]))
+        .delivered(apply(vec![block("1", &[(1, 0)])]))
+        .delivered(reorg(vec![block("1", &[])], vec![]));
+
+    let then = given.when_delivered(apply(vec![block("1", &[(1, 0)])]));
+
+    assert_eq!(then.wrote(), lines(&["applied 1", "event 1 1.0"]), "a fresh application, no extension");
 }
 
 #[test]
@@ -389,7 +471,7 @@ fn rollback_after_a_partial_block_undoes_the_events_of_both_predicates() {
     let then = given.when_delivered(reorg(vec![block("1", &[(0, 0)])], vec![]));
 
     assert_eq!(then.wrote(), lines(&["undo 1 2.0", "undo 1 0.0", "rolled back 1"]));
-    assert_eq!(then.report(), report(0, 1, 0, 0, 6));
+    assert_eq!(then.report(), report(0, 1, 0, 0, 7));
 }
 
 // ---------------------------------------------------------------------------------------
@@ -541,7 +623,7 @@ fn payload_that_rolls_back_and_reapplies_a_block_keeps_it_and_its_events() {
     let then = given.when_delivered(reorg(vec![block("2", &[])], vec![block("2", &[(0, 0), (0, 1)])]));
 
     assert_eq!(then.wrote(), lines(&["event 2 0.1"]));
-    assert_eq!(then.report(), report(0, 0, 1, 1, 5));
+    assert_eq!(then.report(), report(0, 0, 1, 1, 6));
     assert!(then.is_canonical("2"));
 }
 

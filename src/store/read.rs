@@ -186,16 +186,25 @@ impl Store {
                 .optional()?;
             let Some((height, canonical)) = state else { return Ok(None) };
             // The height index finds the block's entries without an index on the hash.
-            let body: Option<String> = log_entries::table
+            let kinds: [i16; 2] = [EntryKind::BlockApplied as i16, EntryKind::BlockExtended as i16];
+            let last_applied: Option<i64> = log_entries::table
                 .filter(log_entries::block_height.eq(height))
                 .filter(log_entries::block_hash.eq(hash))
-                .filter(log_entries::kind.eq(EntryKind::BlockApplied as i16))
-                .order(log_entries::seq.desc())
-                .select(log_entries::body)
+                .filter(log_entries::kind.eq(kinds[0]))
+                .select(diesel::dsl::max(log_entries::seq))
                 .first(c)
-                .await
-                .optional()?;
-            Ok(body.map(|b| (b, canonical)))
+                .await?;
+            let Some(applied) = last_applied else { return Ok(None) };
+            let bodies: Vec<String> = log_entries::table
+                .filter(log_entries::block_height.eq(height))
+                .filter(log_entries::block_hash.eq(hash))
+                .filter(log_entries::kind.eq_any(kinds))
+                .filter(log_entries::seq.ge(applied))
+                .order(log_entries::seq.asc())
+                .select(log_entries::body)
+                .load(c)
+                .await?;
+            Ok(merge_block_entries(bodies).map(|b| (b, canonical)))
         })
     }
 
@@ -267,8 +276,9 @@ impl Store {
                             view.events.remove(&key);
                         }
                     }
-                    // Ops change nothing on chain.
-                    Some(EntryKind::Op | EntryKind::OpTx | EntryKind::OpCancel | EntryKind::OpStatus) | None => {}
+                    // An extension adds transactions to a block already canonical; ops change
+                    // nothing on chain.
+                    Some(EntryKind::BlockExtended | EntryKind::Op | EntryKind::OpTx | EntryKind::OpCancel | EntryKind::OpStatus) | None => {}
                 }
             }
         }
@@ -286,6 +296,39 @@ pub(crate) fn block_events<'a>(hash: &'a str, applied: i64, last: i64) -> _ {
         .filter(log_entries::block_hash.eq(hash))
         .filter(log_entries::kind.eq(kind))
         .select((log_entries::seq, log_entries::tx_index, log_entries::event_index))
+}
+
+/// One block entry from the `block applied` body and the `block extended` ones after it:
+/// the first, with the others' transactions appended in log order.
+fn merge_block_entries(mut bodies: Vec<String>) -> Option<String> {
+    use serde_json::Value;
+    if bodies.len() <= 1 {
+        return bodies.pop();
+    }
+    let parsed: Result<Vec<Value>, _> = bodies.iter().map(|b| serde_json::from_str::<Value>(b)).collect();
+    let Ok(mut parsed) = parsed else { return bodies.into_iter().next() };
+    let mut extra = Vec::new();
+    for entry in &mut parsed[1..] {
+        if let Some(Value::Array(txs)) = entry.get_mut("transactions").map(Value::take) {
+            extra.extend(txs);
+        }
+    }
+    if let Some(Value::Array(txs)) = parsed[0].get_mut("transactions") {
+        txs.extend(extra);
+    }
+    Some(parsed[0].to_string())
+}
+
+/// The bodies of the block entries (`block applied`, `block extended`) of block `hash` with
+/// `seq` in `applied..=last`: while the block is canonical, those of its latest application.
+#[diesel::dsl::auto_type(no_type_alias)]
+pub(crate) fn block_markers<'a>(hash: &'a str, applied: i64, last: i64) -> _ {
+    let kinds: [i16; 2] = [EntryKind::BlockApplied as i16, EntryKind::BlockExtended as i16];
+    log_entries::table
+        .filter(log_entries::seq.between(applied, last))
+        .filter(log_entries::block_hash.eq(hash))
+        .filter(log_entries::kind.eq_any(kinds))
+        .select(log_entries::body)
 }
 
 /// The number of principal or contract id `name` in `principals`, as a scalar subquery:

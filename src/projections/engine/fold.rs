@@ -279,7 +279,7 @@ pub(super) fn fold_entries(
                 }
             }
             // Block markers change no projection (yet); the checkpoint passes them.
-            Some(EntryKind::BlockApplied | EntryKind::BlockRolledBack) => None,
+            Some(EntryKind::BlockApplied | EntryKind::BlockExtended | EntryKind::BlockRolledBack) => None,
             // Ops change no chain projection: entities show confirmed state only.
             Some(EntryKind::Op | EntryKind::OpTx | EntryKind::OpCancel | EntryKind::OpStatus) => None,
             None => {

@@ -192,7 +192,8 @@ impl OpsFeed {
     /// The rules' input for one entry (`None`: the rules do not read it).
     pub(super) fn input_of(&mut self, seq: i64, kind: EntryKind, event_type: Option<EventType>, rollback_of: Option<i64>, body: &str) -> Result<Option<Input>, StoreError> {
         Ok(match kind {
-            EntryKind::BlockApplied => {
+            // An extension is read as a `block` entry for a block already canonical (rule 15).
+            EntryKind::BlockApplied | EntryKind::BlockExtended => {
                 let m: MarkerFields = serde_json::from_str(body).map_err(|e| corrupt(seq, e))?;
                 let txs = m.transactions.into_iter().map(|t| Tx { tx_hash: t.tx_hash, sender: t.sender, success: t.success }).collect();
                 Some(Input::BlockApplied(BlockApplied { seq, height: m.block_height, hash: m.block_hash, timestamp: m.timestamp, txs }))

@@ -7,7 +7,8 @@ use crate::store::backend::on_backend;
 use crate::store::classify;
 use crate::store::entry::BodyFields;
 use crate::store::plan::{BlockState, EventDetail, Snapshot};
-use crate::store::read::block_events;
+use crate::store::read::{block_events, block_markers};
+use serde::Deserialize;
 use crate::store::rows::LogRow;
 use crate::store::schema::log_entries;
 use crate::store::StoreError;
@@ -47,6 +48,20 @@ pub(super) async fn load_snapshot(conn: &mut WriteConn, start: GroupStart) -> Re
                 _ => return Err(StoreError::Corrupt(format!("event entry {seq} has no identity"))),
             };
         }
+        let bodies: Vec<String> =
+            on_backend!(&mut conn.0, |c| block_markers(hash, b.applied_seq, b.last_seq).load(c).await)
+                .map_err(classify)?;
+        let listed = snapshot.txs.entry(hash.clone()).or_default();
+        for body in bodies {
+            let m: MarkerTxs = serde_json::from_str(&body)
+                .map_err(|e| StoreError::Corrupt(format!("block entry of {hash}: {e}")))?;
+            match m.transactions {
+                Some(txs) => listed.extend(txs.into_iter().map(|t| t.tx_hash)),
+                None => {
+                    snapshot.unlisted.insert(hash.clone());
+                }
+            }
+        }
     }
     // Rollbacks repeat the undone event's type, contract and addresses: load those for
     // the canonical events of every block that some payload rolls back.
@@ -83,4 +98,17 @@ pub(super) async fn load_snapshot(conn: &mut WriteConn, start: GroupStart) -> Re
         }
     }
     Ok(snapshot)
+}
+
+/// The transactions a block entry lists, by hash.
+#[derive(Deserialize)]
+struct MarkerTxs {
+    /// Absent from a store's earliest block entries.
+    transactions: Option<Vec<MarkerTx>>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct MarkerTx {
+    tx_hash: String,
 }
